@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+# Airflow reads its home when first imported: point it at a throwaway folder before any test imports it.
+REPO = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="restsync-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ.pop("RESTSYNC_DESTINATION_CONN_ID", None)
 
-from tests.support.databases import mysql_database, postgres_database
+import pytest  # noqa: E402
+
+from tests.support.databases import mysql_database, postgres_database  # noqa: E402
 
 
 @pytest.fixture
@@ -36,3 +46,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with mysql_database() as url:
             yield url
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The tests' own AIRFLOW_HOME, with a migrated SQLite metadata database (once per session)."""
+    import subprocess
+    import sys
+
+    home = Path(_AIRFLOW_HOME)
+    if not (home / ".migrated").exists():
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+        (home / ".migrated").touch()
+    return home

@@ -1,0 +1,237 @@
+"""RestToSqlOperator: one resource of a REST source -> one SQL table."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_provider_restsync.config import ResourceConfig, SourceConfig, load_source
+from airflow_provider_restsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_restsync.fetch import Page
+
+DEFAULT_BATCH_SIZE = 10_000
+
+
+@dataclass
+class SyncSummary:
+    """What one task did; small enough for XCom (never records)."""
+
+    resource: str
+    table: str
+    disposition: str
+    records: int = 0
+    pages: int = 0
+    inserted: int = 0
+    updated: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+
+class RestToSqlOperator(BaseOperator):
+    """
+    Page through one resource of a dlt-style REST source and merge its records into a SQL table.
+
+    :param conn_id: Airflow connection of the API (a ``restsync_*`` connection type).
+    :param source: the source config: a mapping in dlt's ``rest_api_source`` format or a path to a
+        YAML/JSON file holding one. Optional when ``resource`` is an inline resource mapping.
+    :param resource: the name of the resource to sync, or an inline resource mapping (``name``,
+        ``endpoint``, ``primary_key``, ...) for a single-endpoint task.
+    :param destination_conn_id: Airflow connection of the destination database (sqlite, postgres,
+        mysql). ``None`` writes into the embedded SQLite file ``$AIRFLOW_HOME/restsync.db``.
+    :param destination_schema: PostgreSQL schema / MySQL database for the table.
+    :param table_name: overrides the table name the config gives (templated).
+    :param request_params: extra query parameters for every request of the resource (templated), e.g.
+        ``{"since": "{{ data_interval_start | ts }}"}``.
+    :param full_refresh: reload the whole table (``replace``) whatever the config's disposition says.
+        ``None`` takes the run's ``full_refresh`` param when the DAG has one.
+    :param naming: ``snake_case`` (dlt's column naming) or ``direct`` (keep the API's names).
+    :param batch_size: records per write transaction; pages are grouped up to this size.
+    :param max_pages: guard against endless paging.
+    """
+
+    template_fields: Sequence[str] = (
+        "source",
+        "table_name",
+        "request_params",
+        "destination_conn_id",
+        "destination_schema",
+    )
+    template_fields_renderers = {"source": "json", "request_params": "json"}
+    ui_color = "#e8f1fb"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        resource: str | Mapping[str, Any],
+        source: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        destination_conn_id: str | None = None,
+        destination_schema: str | None = None,
+        table_name: str | None = None,
+        request_params: Mapping[str, Any] | None = None,
+        full_refresh: bool | None = None,
+        naming: str = "snake_case",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_pages: int = 100_000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(resource, Mapping):
+            if "name" not in resource:
+                raise ConfigError("an inline resource needs a 'name'", key_path=f"{self.task_id}.resource")
+            self.resource_name = str(resource["name"])
+            source = _with_inline_resource(source, resource)
+        else:
+            self.resource_name = resource
+        if source is None:
+            raise ConfigError("give a source config, or an inline resource mapping", key_path=self.task_id)
+        self.conn_id = conn_id
+        self.source: Any = os.fspath(source) if isinstance(source, os.PathLike) else source
+        self.destination_conn_id = destination_conn_id
+        self.destination_schema = destination_schema
+        self.table_name = table_name
+        self.request_params = dict(request_params or {})
+        self.full_refresh = full_refresh
+        self.naming = naming
+        if batch_size < 1:
+            raise ConfigError("batch_size must be at least 1", key_path=f"{self.task_id}.batch_size")
+        self.batch_size = batch_size
+        self.max_pages = max_pages
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        params = context.get("params") or {}
+        self._skip_if_not_selected(params)
+        source = load_source(self.source)
+        resource = source.resource(self.resource_name)
+        full_refresh = self.full_refresh if self.full_refresh is not None else bool(params.get("full_refresh"))
+        summary = self._sync(source, resource, run_id=str(context.get("run_id") or "manual"), full_refresh=full_refresh)
+        self.log.info(
+            "Synced %s into %s: %d records in %d pages (%d inserted, %d updated, %d retries) in %.1f s",
+            summary.resource,
+            summary.table,
+            summary.records,
+            summary.pages,
+            summary.inserted,
+            summary.updated,
+            summary.retries,
+            summary.seconds,
+        )
+        return asdict(summary)
+
+    def _skip_if_not_selected(self, params: Mapping[str, Any]) -> None:
+        selection = params.get("resources") or []
+        if selection and self.resource_name not in selection:
+            raise AirflowSkipException(
+                f"resource {self.resource_name!r} is not among the run's selected resources {list(selection)}"
+            )
+
+    def _sync(self, source: SourceConfig, resource: ResourceConfig, *, run_id: str, full_refresh: bool) -> SyncSummary:
+        from airflow_provider_restsync.fetch import iter_pages
+        from airflow_provider_restsync.hooks import resolve_api_hook
+        from airflow_provider_restsync.sql.destination import create_destination_engine
+        from airflow_provider_restsync.sql.write import TableWriter
+
+        started = time.monotonic()
+        disposition = "replace" if full_refresh else resource.write_disposition
+        table = self.table_name or resource.table_name
+        summary = SyncSummary(resource=resource.name, table=table, disposition=disposition)
+        hook = resolve_api_hook(
+            self.conn_id,
+            auth_config=source.client.auth,
+            base_url=source.client.base_url,
+            headers=source.client.headers,
+        )
+        engine = create_destination_engine(conn_id=self.destination_conn_id or None)
+        try:
+            base_policy = hook.retry_policy
+
+            def retry_for(res: ResourceConfig) -> Any:
+                return base_policy.with_error_handler(
+                    res.endpoint.error_handler, key_path=f"{res.key_path}.endpoint.error_handler"
+                )
+
+            writer = TableWriter(
+                engine,
+                resource=resource.name,
+                table=table,
+                primary_key=resource.primary_key,
+                disposition=disposition,
+                strategy=resource.merge_strategy,
+                columns=resource.columns,
+                naming=self.naming,
+                max_table_nesting=resource.max_table_nesting,
+                schema=self.destination_schema or None,
+                run_id=run_id,
+            )
+            pages = iter_pages(
+                hook,
+                source,
+                resource.name,
+                max_pages=self.max_pages,
+                params=self.request_params,
+                retry_for=retry_for,
+            )
+            try:
+                for batch, page_count in _batches(pages, self.batch_size):
+                    result = writer.write(batch)
+                    summary.records += len(batch)
+                    summary.pages += page_count
+                    summary.inserted += result.inserted
+                    summary.updated += result.updated
+                    self.log.info(
+                        "%s: %d records from %d pages so far (%d inserted, %d updated)",
+                        resource.name,
+                        summary.records,
+                        summary.pages,
+                        summary.inserted,
+                        summary.updated,
+                    )
+                writer.finish()
+            except BaseException:
+                # Nothing half-written: a replace's staging table goes, merged batches stay committed.
+                writer.abort()
+                raise
+        finally:
+            summary.requests = hook.stats.requests
+            summary.retries = hook.stats.retries
+            hook.close()
+            engine.dispose()
+        summary.seconds = round(time.monotonic() - started, 3)
+        return summary
+
+
+def _batches(pages: Iterator[Page], batch_size: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """Group pages into batches of about ``batch_size`` records, keeping at most one batch in memory."""
+    batch: list[dict[str, Any]] = []
+    page_count = 0
+    for page in pages:
+        batch.extend(page.records)
+        page_count += 1
+        if len(batch) >= batch_size:
+            yield batch, page_count
+            batch, page_count = [], 0
+    if batch or page_count:
+        yield batch, page_count
+
+
+def _with_inline_resource(source: Any, resource: Mapping[str, Any]) -> dict[str, Any]:
+    """A source holding only ``resource``, keeping the client (and defaults) of ``source`` if given."""
+    if source is None:
+        return {"client": {}, "resources": [dict(resource)]}
+    if not isinstance(source, Mapping):
+        raise ConfigError(
+            "an inline resource needs the source as a mapping (its client block), not a path",
+            key_path="source",
+        )
+    return {**source, "resources": [dict(resource)]}

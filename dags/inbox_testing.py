@@ -1,0 +1,24 @@
+"""Accounts and their inboxes, messages, projects, domains and billing of an inbox-testing API (bearer token, nested paths).
+
+Reference API 003; its config is ``inbox_testing.yaml`` beside this file. Expects the Airflow
+connection ``inbox_testing_api`` (see docs/connections.md). Tables land in schema ``inbox_testing`` of the embedded
+SQLite database, or of the destination connection ``RESTSYNC_DESTINATION_CONN_ID`` names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from airflow_provider_restsync import rest_sync_dag
+
+dag = rest_sync_dag(
+    Path(__file__).with_name("inbox_testing.yaml"),
+    dag_id="inbox_testing",
+    conn_id="inbox_testing_api",
+    destination_conn_id=os.environ.get("RESTSYNC_DESTINATION_CONN_ID") or None,
+    destination_schema="inbox_testing",
+    schedule="@daily",
+    description="Accounts and their inboxes, messages, projects, domains and billing of an inbox-testing API (bearer token, nested paths).",
+    tags=["restsync", "example"],
+)
