@@ -1,0 +1,383 @@
+"""``iter_pages``: one resource of a source as a stream of pages, never the whole resource in memory.
+
+For each page: send the request, apply ``response_actions``, fail on an HTTP error, select the records,
+let the paginator read its state, check the loop guards, yield the page, rewrite the request. A child
+resource walks its ancestors first and issues its own requests once per parent record, with the
+parent's values put into the path (URL-encoded) or the query.
+
+Loop guards, per request sequence (one endpoint, one parent record):
+
+- a request identical to one already sent (same method, URL and params) stops with a :class:`PagingError`;
+- so does a page identical to the one before it although the request changed (an API ignoring the offset);
+- so does a sequence longer than ``max_pages``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from airflow_provider_restsync.config import (
+    Binding,
+    ResourceConfig,
+    ResponseAction,
+    SourceConfig,
+    encode_path_value,
+)
+from airflow_provider_restsync.errors import ApiRequestError, PagingError
+from airflow_provider_restsync.paging import BasePaginator, PageRequest, create_paginator
+from airflow_provider_restsync.selecting import JsonPath, compile_selector
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# In a param value only these are placeholders; other braces are the value's own text.
+_PARAM_PLACEHOLDER = re.compile(r"\{(resources\.[^{}]*)\}")
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Page:
+    """One page of one resource: its records, the redacted URL it came from, and the parent record."""
+
+    resource: str
+    number: int
+    url: str
+    records: list[Record]
+    parent: Mapping[str, Any] | None = None
+
+
+class ApiClient(Protocol):
+    """What ``iter_pages`` needs from an HTTP client; :class:`RestSyncHook` is one.
+
+    The client applies the base URL, auth, client-level headers and retries; ``url`` may be relative to
+    the base URL or absolute (a next-page link). ``retry`` is passed through untouched.
+    """
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        retry: Any = None,
+        raise_for_status: bool = True,
+    ) -> requests.Response: ...
+
+    def raise_for_status(self, response: requests.Response) -> None: ...
+
+    def redact(self, text: str) -> str: ...
+
+
+def iter_pages(
+    client: ApiClient,
+    source: SourceConfig,
+    resource_name: str,
+    *,
+    max_pages: int = 100_000,
+    params: Mapping[str, Any] | None = None,
+    retry_for: Callable[[ResourceConfig], Any] | None = None,
+) -> Iterator[Page]:
+    """Yield the pages of one resource, page by page; a child resource's pages for each parent record.
+
+    :param client: sends the requests (the hook).
+    :param source: the parsed source config.
+    :param resource_name: the resource to fetch; its ancestors are fetched too, but not yielded.
+    :param max_pages: the most pages one request sequence may take before it is called a loop.
+    :param params: query parameters added to the resource's own requests (not its ancestors').
+    :param retry_for: maps a resource to the ``retry`` value its requests pass to ``client.request``.
+    :raises PagingError: a loop, a selector that selects nothing, a parent record without a bound field.
+    :raises ApiRequestError: an HTTP failure ``response_actions`` do not ignore.
+    """
+    lineage = source.lineage(resource_name)
+    plans = [
+        _EndpointPlan(
+            resource,
+            source,
+            retry=retry_for(resource) if retry_for is not None else None,
+            extra_params=params if resource is lineage[-1] else None,
+        )
+        for resource in lineage
+    ]
+    pager = _Pager(client, max_pages)
+    number = 0
+    for context, parent in _parent_records(pager, plans[:-1]):
+        for records, url in pager.walk(plans[-1], context, parent):
+            number += 1
+            yield Page(resource=resource_name, number=number, url=url, records=records, parent=parent)
+
+
+def _parent_records(
+    pager: _Pager, plans: list[_EndpointPlan]
+) -> Iterator[tuple[dict[str, Mapping[str, Any]], Mapping[str, Any] | None]]:
+    """For each record of the last plan's resource: it and its ancestors' records by resource name.
+
+    With no plans (a root resource) there is one empty context.
+    """
+    if not plans:
+        yield {}, None
+        return
+    *above, plan = plans
+    for context, parent in _parent_records(pager, above):
+        for records, _url in pager.walk(plan, context, parent):
+            for record in records:
+                yield {**context, plan.name: record}, record
+
+
+class _ResponseActions:
+    """dlt's ``response_actions``: the first entry whose status and content match decides."""
+
+    def __init__(self, actions: tuple[ResponseAction, ...]) -> None:
+        self.actions = actions
+
+    def ignores(self, response: requests.Response) -> bool:
+        for action in self.actions:
+            if action.status_code is not None and response.status_code != action.status_code:
+                continue
+            if action.content is not None and action.content not in response.text:
+                continue
+            return action.action == "ignore"
+        return False
+
+
+class _EndpointPlan:
+    """What one resource's requests need, compiled once per ``iter_pages`` call."""
+
+    def __init__(
+        self,
+        resource: ResourceConfig,
+        source: SourceConfig,
+        *,
+        retry: Any,
+        extra_params: Mapping[str, Any] | None,
+    ) -> None:
+        endpoint = resource.endpoint
+        self.resource = resource
+        self.name = resource.name
+        self.retry = retry
+        self.selector = compile_selector(endpoint.data_selector)
+        self.paginator_spec = (
+            endpoint.paginator if endpoint.paginator is not None else source.client.paginator
+        )
+        self.paginator_path = f"{resource.key_path}.endpoint.paginator"
+        self.actions = _ResponseActions(endpoint.response_actions)
+        self.static_params = {**endpoint.params, **(extra_params or {})}
+        by_placeholder = {binding.placeholder: binding for binding in resource.bindings}
+        self.path_bindings = [
+            by_placeholder[name] for name in dict.fromkeys(_PLACEHOLDER.findall(endpoint.path))
+        ]
+        self.param_bindings = {
+            expression: by_placeholder[expression]
+            for template in endpoint.bound_params.values()
+            for expression in _PARAM_PLACEHOLDER.findall(template)
+        }
+        bindings = (*self.path_bindings, *self.param_bindings.values())
+        self.fields = {binding: JsonPath(binding.field) for binding in bindings}
+
+    def first_request(self, context: Mapping[str, Mapping[str, Any]]) -> PageRequest:
+        endpoint = self.resource.endpoint
+        params = dict(self.static_params)
+        path = endpoint.path
+        if self.path_bindings:
+            values = {b.placeholder: self._path_value(b, context) for b in self.path_bindings}
+            path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], path)
+        for name, template in endpoint.bound_params.items():
+            params[name] = self._param_value(template, context)
+        return PageRequest(
+            url=path,
+            method=endpoint.method,
+            params=params,
+            json=endpoint.json,
+            headers=dict(endpoint.headers),
+        )
+
+    def parent_fields(self, parent: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The ``include_from_parent`` fields for this resource's records, as ``_<parent>_<field>``."""
+        if parent is None or not self.resource.include_from_parent:
+            return {}
+        missing = [name for name in self.resource.include_from_parent if name not in parent]
+        if missing:
+            raise PagingError(
+                f"resource {self.name!r} includes {missing[0]!r} from its parent {self.resource.parent!r}, "
+                f"whose record has no such field; it has: {_fields(parent)}"
+            )
+        return {f"_{self.resource.parent}_{name}": parent[name] for name in self.resource.include_from_parent}
+
+    def _value(self, binding: Binding, context: Mapping[str, Mapping[str, Any]]) -> Any:
+        record = context[binding.resource]
+        value = self.fields[binding].first(record)
+        if value is None:
+            raise PagingError(
+                f"resource {self.name!r} needs field {binding.field!r} of a {binding.resource!r} record for "
+                f"{{{binding.placeholder}}}, but it is missing or null; the record has: {_fields(record)}"
+            )
+        return value
+
+    def _path_value(self, binding: Binding, context: Mapping[str, Mapping[str, Any]]) -> str:
+        value = self._value(binding, context)
+        try:
+            return encode_path_value(value, binding.placeholder)
+        except ValueError as exc:
+            raise PagingError(f"resource {self.name!r}: {exc} (from a {binding.resource!r} record)") from None
+
+    def _param_value(self, template: str, context: Mapping[str, Mapping[str, Any]]) -> Any:
+        bindings = self.param_bindings
+        whole = _PARAM_PLACEHOLDER.fullmatch(template)
+        if whole:
+            # A param that is just one placeholder keeps the value's type (an int stays an int).
+            return self._value(bindings[whole.group(1)], context)
+        return _PARAM_PLACEHOLDER.sub(lambda m: str(self._value(bindings[m.group(1)], context)), template)
+
+
+def _fields(record: Mapping[str, Any], limit: int = 20) -> str:
+    names = list(record)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(map(repr, names[:limit])) + more
+
+
+class _LoopGuard:
+    """Stops one request sequence that would never end: repeated requests, repeated pages, too many pages."""
+
+    def __init__(self, resource: str, max_pages: int) -> None:
+        self.resource = resource
+        self.max_pages = max_pages
+        self.pages = 0
+        # Hashes, not the requests themselves: a long sequence must not hold every URL it visited.
+        self._planned: set[int] = set()
+        self._sent: dict[int, int] = {}
+        self._previous_body: int | None = None
+
+    def before(self, request: PageRequest, paginator: BasePaginator, last_url: str | None) -> None:
+        """Check the request about to be sent, as the paginator wrote it."""
+        where = f"after {last_url}" if last_url else "on the first request"
+        if self.pages >= self.max_pages:
+            raise PagingError(
+                f"resource {self.resource!r}: stopped after {self.max_pages} pages ({where}) while the API "
+                f"still reports more ({paginator.describe()}); raise max_pages if the resource is that large"
+            )
+        key = hash((request.method, request.url, _params_key(request.params), _json_key(request.json)))
+        if key in self._planned:
+            raise PagingError(
+                f"resource {self.resource!r}: the next-page request ({paginator.describe()}) repeats one "
+                f"already made {where}: the API is looping"
+            )
+        self._planned.add(key)
+
+    def after(self, request: PageRequest, response: requests.Response, url: str) -> None:
+        """Check the request as actually sent (absolute URL, encoded query): it must be a new one."""
+        first = response.history[0] if response.history else response
+        sent_url = first.request.url if first.request is not None else response.url
+        key = hash((request.method, sent_url, _json_key(request.json)))
+        if key in self._sent:
+            raise PagingError(
+                f"resource {self.resource!r}: page {self.pages + 1} ({url}) repeats the request of page "
+                f"{self._sent[key]}: the API's next page points back to a page already fetched"
+            )
+        self.pages += 1
+        self._sent[key] = self.pages
+
+    def check_page(self, response: requests.Response, count: int, url: str) -> None:
+        """A non-empty page identical to the previous one means the API ignores the paging parameter."""
+        digest = hash(response.content) if count else None
+        if digest is not None and digest == self._previous_body:
+            raise PagingError(
+                f"resource {self.resource!r}: page {self.pages} ({url}) is identical to page "
+                f"{self.pages - 1}: the API seems to ignore the paging parameters"
+            )
+        self._previous_body = digest
+
+
+def _params_key(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(name), repr(value)) for name, value in params.items()))
+
+
+def _json_key(body: Any) -> str | None:
+    return None if body is None else json.dumps(body, sort_keys=True, default=str)
+
+
+class _Pager:
+    """Runs request sequences through one client: the page loop of one endpoint for one parent record."""
+
+    def __init__(self, client: ApiClient, max_pages: int) -> None:
+        self.client = client
+        self.max_pages = max_pages
+
+    def walk(
+        self,
+        plan: _EndpointPlan,
+        context: Mapping[str, Mapping[str, Any]],
+        parent: Mapping[str, Any] | None,
+    ) -> Iterator[tuple[list[Record], str]]:
+        """Yield ``(records, redacted url)`` per non-empty page until the paginator proves the end."""
+        request = plan.first_request(context)
+        paginator = create_paginator(plan.paginator_spec, plan.paginator_path)
+        paginator.init_request(request)
+        guard = _LoopGuard(plan.name, self.max_pages)
+        extra_fields = plan.parent_fields(parent)
+        url: str | None = None
+        while True:
+            guard.before(request, paginator, url)
+            response = self.client.request(
+                request.method,
+                request.url,
+                params=request.params or None,
+                json=request.json,
+                headers=request.headers or None,
+                retry=plan.retry,
+                raise_for_status=False,
+            )
+            url = self.client.redact(response.url)
+            guard.after(request, response, url)
+            if plan.actions.ignores(response):
+                log.info("Resource %r: ignoring the %d response of %s", plan.name, response.status_code, url)
+                return
+            if response.status_code >= 400:
+                self.client.raise_for_status(response)
+                raise ApiRequestError(
+                    f"{request.method} {url} failed with HTTP {response.status_code}",
+                    method=request.method,
+                    url=url,
+                    status=response.status_code,
+                    reason=response.reason,
+                )
+            body = self._body(plan, response, url)
+            records = [] if body is None else plan.selector.select(body, resource=plan.name, url=url)
+            try:
+                paginator.update_state(response, records, body=body)
+            except PagingError as exc:
+                raise PagingError(f"resource {plan.name!r}, {url}: {self.client.redact(str(exc))}") from None
+            guard.check_page(response, len(records), url)
+            if records:
+                if extra_fields:
+                    for record in records:
+                        record.update(extra_fields)
+                yield records, url
+            if not paginator.has_next_page:
+                return
+            paginator.update_request(request)
+
+    @staticmethod
+    def _body(plan: _EndpointPlan, response: requests.Response, url: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise PagingError(
+                f"resource {plan.name!r}: the response of {url} is not JSON "
+                f"({kind}, {len(response.content)} bytes)"
+            ) from None
+
+
+__all__ = ["ApiClient", "Page", "iter_pages"]
