@@ -1,8 +1,10 @@
-"""Communications data of a communications API (API key in the query string, offset paging without totals).
+"""Communications data of a communications API.
 
-Reference API 002; its config is ``communications.yaml`` beside this file. Expects the Airflow
-connection ``communications_api`` (see docs/connections.md). Tables land in schema ``communications`` of the embedded
-SQLite database, or of the destination connection ``RESTSYNC_DESTINATION_CONN_ID`` names.
+Reference API 002: API key in the query string, offset paging without totals.
+Its config is ``communications.yaml`` beside this file.
+Expects the Airflow connection ``communications_api`` (see docs/connections.md). Tables land in schema
+``communications`` of the embedded SQLite database, or of the destination connection that
+``RESTSYNC_DESTINATION_CONN_ID`` names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,6 @@ dag = rest_sync_dag(
     destination_conn_id=os.environ.get("RESTSYNC_DESTINATION_CONN_ID") or None,
     destination_schema="communications",
     schedule="@hourly",
-    description="Communications data of a communications API (API key in the query string, offset paging without totals).",
+    description="Communications data of a communications API.",
     tags=["restsync", "example"],
 )

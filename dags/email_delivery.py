@@ -1,8 +1,10 @@
-"""Delivery stats, message streams, domains, messages, bounces and servers of an email delivery API (API key in a header, offset paging).
+"""Delivery stats, streams, domains, messages, bounces and servers of an email delivery API.
 
-Reference API 001; its config is ``email_delivery.yaml`` beside this file. Expects the Airflow
-connection ``email_delivery_api`` (see docs/connections.md). Tables land in schema ``email_delivery`` of the embedded
-SQLite database, or of the destination connection ``RESTSYNC_DESTINATION_CONN_ID`` names.
+Reference API 001: API key in a header, offset paging.
+Its config is ``email_delivery.yaml`` beside this file.
+Expects the Airflow connection ``email_delivery_api`` (see docs/connections.md). Tables land in schema
+``email_delivery`` of the embedded SQLite database, or of the destination connection that
+``RESTSYNC_DESTINATION_CONN_ID`` names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,6 @@ dag = rest_sync_dag(
     destination_conn_id=os.environ.get("RESTSYNC_DESTINATION_CONN_ID") or None,
     destination_schema="email_delivery",
     schedule="@daily",
-    description="Delivery stats, message streams, domains, messages, bounces and servers of an email delivery API (API key in a header, offset paging).",
+    description="Delivery stats, streams, domains, messages, bounces and servers of an email delivery API.",
     tags=["restsync", "example"],
 )

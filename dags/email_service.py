@@ -1,8 +1,10 @@
-"""Bounces, messages, delivery stats, servers and domains of an email service API (API key in the query string, offset paging).
+"""Bounces, messages, delivery stats, servers and domains of an email service API.
 
-Reference API 004; its config is ``email_service.yaml`` beside this file. Expects the Airflow
-connection ``email_service_api`` (see docs/connections.md). Tables land in schema ``email_service`` of the embedded
-SQLite database, or of the destination connection ``RESTSYNC_DESTINATION_CONN_ID`` names.
+Reference API 004: API key in the query string, offset paging.
+Its config is ``email_service.yaml`` beside this file.
+Expects the Airflow connection ``email_service_api`` (see docs/connections.md). Tables land in schema
+``email_service`` of the embedded SQLite database, or of the destination connection that
+``RESTSYNC_DESTINATION_CONN_ID`` names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,6 @@ dag = rest_sync_dag(
     destination_conn_id=os.environ.get("RESTSYNC_DESTINATION_CONN_ID") or None,
     destination_schema="email_service",
     schedule="@daily",
-    description="Bounces, messages, delivery stats, servers and domains of an email service API (API key in the query string, offset paging).",
+    description="Bounces, messages, delivery stats, servers and domains of an email service API.",
     tags=["restsync", "example"],
 )

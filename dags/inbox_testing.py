@@ -1,8 +1,10 @@
-"""Accounts and their inboxes, messages, projects, domains and billing of an inbox-testing API (bearer token, nested paths).
+"""Accounts, inboxes, messages, projects, domains and billing of an inbox-testing API.
 
-Reference API 003; its config is ``inbox_testing.yaml`` beside this file. Expects the Airflow
-connection ``inbox_testing_api`` (see docs/connections.md). Tables land in schema ``inbox_testing`` of the embedded
-SQLite database, or of the destination connection ``RESTSYNC_DESTINATION_CONN_ID`` names.
+Reference API 003: bearer token, paths nested under parent resources.
+Its config is ``inbox_testing.yaml`` beside this file.
+Expects the Airflow connection ``inbox_testing_api`` (see docs/connections.md). Tables land in schema
+``inbox_testing`` of the embedded SQLite database, or of the destination connection that
+``RESTSYNC_DESTINATION_CONN_ID`` names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,6 @@ dag = rest_sync_dag(
     destination_conn_id=os.environ.get("RESTSYNC_DESTINATION_CONN_ID") or None,
     destination_schema="inbox_testing",
     schedule="@daily",
-    description="Accounts and their inboxes, messages, projects, domains and billing of an inbox-testing API (bearer token, nested paths).",
+    description="Accounts, inboxes, messages, projects, domains and billing of an inbox-testing API.",
     tags=["restsync", "example"],
 )

@@ -1,8 +1,10 @@
-"""Messages, servers and usage transactions of a communication-testing platform (basic auth).
+"""Messages, servers and usage transactions of a communication-testing platform.
 
-Reference API 000; its config is ``mail_testing.yaml`` beside this file. Expects the Airflow
-connection ``mail_testing_api`` (see docs/connections.md). Tables land in schema ``mail_testing`` of the embedded
-SQLite database, or of the destination connection ``RESTSYNC_DESTINATION_CONN_ID`` names.
+Reference API 000: basic auth, one page per resource.
+Its config is ``mail_testing.yaml`` beside this file.
+Expects the Airflow connection ``mail_testing_api`` (see docs/connections.md). Tables land in schema
+``mail_testing`` of the embedded SQLite database, or of the destination connection that
+``RESTSYNC_DESTINATION_CONN_ID`` names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,6 @@ dag = rest_sync_dag(
     destination_conn_id=os.environ.get("RESTSYNC_DESTINATION_CONN_ID") or None,
     destination_schema="mail_testing",
     schedule="@hourly",
-    description="Messages, servers and usage transactions of a communication-testing platform (basic auth).",
+    description="Messages, servers and usage transactions of a communication-testing platform.",
     tags=["restsync", "example"],
 )

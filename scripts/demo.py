@@ -7,7 +7,6 @@ prints what landed (DAG, task, table, rows) and stops the sandbox. Exits non-zer
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from airflow_provider_restsync.sandbox import SANDBOX_CREDENTIALS, SandboxServer
+from airflow_provider_restsync.sandbox import SandboxServer
+from airflow_provider_restsync.sandbox.connections import sandbox_environment
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = ("mail_testing", "email_delivery", "communications", "inbox_testing", "email_service")
@@ -36,8 +36,7 @@ def main() -> int:
     records = int(os.environ.get("RESTSYNC_DEMO_RECORDS", "1000"))
     with SandboxServer(records=records) as sandbox:
         step("sandbox API", f"{sandbox.url} ({records} records per main resource)")
-        for api in EXAMPLE_DAGS:
-            os.environ[f"AIRFLOW_CONN_{api.upper()}_API"] = json.dumps(connection_for(api, sandbox.base_url(api)))
+        os.environ.update(sandbox_environment({api: sandbox.base_url(api) for api in EXAMPLE_DAGS}))
         failed = []
         for dag_id in EXAMPLE_DAGS:
             step("airflow dags test", dag_id)
@@ -54,26 +53,10 @@ def main() -> int:
     return 0
 
 
-def connection_for(api: str, host: str) -> dict[str, object]:
-    """The Airflow connection of one sandbox API, as AIRFLOW_CONN_<ID> JSON."""
-    credentials = SANDBOX_CREDENTIALS[api]
-    conn_type = {
-        "mail_testing": "restsync_basic",
-        "email_delivery": "restsync_api_key",
-        "communications": "restsync_api_key",
-        "inbox_testing": "restsync_bearer",
-        "email_service": "restsync_api_key",
-    }[api]
-    connection: dict[str, object] = {"conn_type": conn_type, "host": host, "password": credentials["secret"]}
-    if conn_type == "restsync_basic":
-        connection["login"] = credentials.get("username", "api")
-    return connection
-
-
 def print_tables(database: Path) -> None:
     """The demo's result: every example DAG's task, its table and how many rows it holds."""
-    from airflow_provider_restsync.dags import rest_sync_dag  # noqa: F401 - fail early if broken
     from airflow_provider_restsync.config import load_source
+    from airflow_provider_restsync.dags import rest_sync_dag  # noqa: F401 - fail early if broken
 
     engine = sa.create_engine(f"sqlite:///{database}")
     rows = []
@@ -86,7 +69,9 @@ def print_tables(database: Path) -> None:
                 table = resource.table_name
                 count = "-"
                 if table in tables:
-                    count = str(conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar())
+                    count = str(
+                        conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar()
+                    )
                 rows.append((dag_id, resource.name, table, count))
     engine.dispose()
     header = ("DAG", "task", "table", "rows")

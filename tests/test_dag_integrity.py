@@ -11,7 +11,7 @@ EXAMPLES = {"mail_testing", "email_delivery", "communications", "inbox_testing",
 
 
 @pytest.fixture(scope="module")
-def dagbag():  # type: ignore[no-untyped-def]
+def dagbag(airflow_home):  # type: ignore[no-untyped-def]
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS))

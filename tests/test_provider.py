@@ -13,7 +13,13 @@ from airflow_provider_restsync.get_provider_info import get_provider_info
 
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-CONNECTION_TYPES = {"restsync_basic", "restsync_api_key", "restsync_bearer", "restsync_oauth2", "restsync_noauth"}
+CONNECTION_TYPES = {
+    "restsync_basic",
+    "restsync_api_key",
+    "restsync_bearer",
+    "restsync_oauth2",
+    "restsync_noauth",
+}
 
 
 def test_provider_info_names_the_distribution_and_its_version() -> None:
@@ -33,12 +39,20 @@ def test_entry_point_points_at_get_provider_info() -> None:
 def test_airflow_cli_lists_the_provider_and_its_connection_types(airflow_home: Path) -> None:
     env = os.environ.copy()
     listed = subprocess.run(
-        [AIRFLOW, "providers", "list", "--output", "plain"], capture_output=True, text=True, env=env, check=True
+        [AIRFLOW, "providers", "list", "--output", "plain"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     (line,) = [row for row in listed.stdout.splitlines() if "airflow-provider-restsync" in row]
     assert airflow_provider_restsync.__version__ in line
     hooks = subprocess.run(
-        [AIRFLOW, "providers", "hooks", "--output", "plain"], capture_output=True, text=True, env=env, check=True
+        [AIRFLOW, "providers", "hooks", "--output", "plain"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     for conn_type in CONNECTION_TYPES:
         assert conn_type in hooks.stdout

@@ -114,8 +114,12 @@ class RestToSqlOperator(BaseOperator):
         self._skip_if_not_selected(params)
         source = load_source(self.source)
         resource = source.resource(self.resource_name)
-        full_refresh = self.full_refresh if self.full_refresh is not None else bool(params.get("full_refresh"))
-        summary = self._sync(source, resource, run_id=str(context.get("run_id") or "manual"), full_refresh=full_refresh)
+        full_refresh = (
+            self.full_refresh if self.full_refresh is not None else bool(params.get("full_refresh"))
+        )
+        summary = self._sync(
+            source, resource, run_id=str(context.get("run_id") or "manual"), full_refresh=full_refresh
+        )
         self.log.info(
             "Synced %s into %s: %d records in %d pages (%d inserted, %d updated, %d retries) in %.1f s",
             summary.resource,
@@ -136,7 +140,9 @@ class RestToSqlOperator(BaseOperator):
                 f"resource {self.resource_name!r} is not among the run's selected resources {list(selection)}"
             )
 
-    def _sync(self, source: SourceConfig, resource: ResourceConfig, *, run_id: str, full_refresh: bool) -> SyncSummary:
+    def _sync(
+        self, source: SourceConfig, resource: ResourceConfig, *, run_id: str, full_refresh: bool
+    ) -> SyncSummary:
         from airflow_provider_restsync.fetch import iter_pages
         from airflow_provider_restsync.hooks import resolve_api_hook
         from airflow_provider_restsync.sql.destination import create_destination_engine
