@@ -32,7 +32,7 @@ def postgres_database() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001 - any connection failure means "unreachable"
+    except Exception as error:
         admin.dispose()
         _unreachable("PostgreSQL at 127.0.0.1:5432", error)
     url = admin.url.set(database=name).render_as_string(hide_password=False)
@@ -52,7 +52,7 @@ def mysql_database() -> Iterator[str]:
     try:
         with admin.begin() as conn:
             conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         admin.dispose()
         _unreachable("MariaDB at 127.0.0.1:3306", error)
     url = admin.url.set(database=name).render_as_string(hide_password=False)

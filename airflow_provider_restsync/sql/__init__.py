@@ -1,0 +1,20 @@
+"""SQL destinations: record batches into tables through SQLAlchemy (PostgreSQL, MySQL/MariaDB, SQLite).
+
+``create_destination_engine`` gives the engine; ``TableWriter`` writes one resource's batches into one
+table (append, merge, replace), each batch in one transaction.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_restsync.sql.destination import create_destination_engine
+from airflow_provider_restsync.sql.naming import NamingConvention, normalize_identifier
+from airflow_provider_restsync.sql.write import BatchResult, TableWriter, parse_write_disposition
+
+__all__ = [
+    "BatchResult",
+    "NamingConvention",
+    "TableWriter",
+    "create_destination_engine",
+    "normalize_identifier",
+    "parse_write_disposition",
+]

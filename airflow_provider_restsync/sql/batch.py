@@ -1,0 +1,338 @@
+"""Records to rows: flatten, name, check keys, type new columns, convert values, route misfits to variants.
+
+Everything here happens in memory before the database is touched, so a batch that cannot be written
+(a record without its primary key) fails with nothing written. Work is per batch and per column:
+each column gets one converter, and a value is converted with one call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_restsync.errors import ConfigError, LoadError, MissingPrimaryKeyError
+from airflow_provider_restsync.sql.convert import MISFIT, Converter, converter, to_text_lossless
+from airflow_provider_restsync.sql.naming import ColumnNames, FieldKey, plain_name
+from airflow_provider_restsync.sql.schema import ColumnSpec, TableModel
+from airflow_provider_restsync.sql.types import canonical_type, infer_column_type, infer_type
+
+log = logging.getLogger(__name__)
+
+Record = Mapping[Any, Any]
+
+
+@dataclass(frozen=True)
+class ColumnHint:
+    """A dlt ``columns`` hint for one field."""
+
+    data_type: str | None = None
+    nullable: bool = True
+    precision: int | None = None
+    scale: int | None = None
+    primary_key: bool = False
+
+
+def parse_hints(columns: Mapping[str, Mapping[str, Any]] | None) -> dict[str, ColumnHint]:
+    """Validate dlt ``columns`` hints (``{"Amount": {"data_type": "decimal", "precision": 12}}``)."""
+    hints: dict[str, ColumnHint] = {}
+    for name, hint in (columns or {}).items():
+        where = f"columns.{name}"
+        if not isinstance(hint, Mapping):
+            raise ConfigError("a column hint must be a mapping such as {data_type: bigint}", where)
+        data_type = hint.get("data_type")
+        hints[name] = ColumnHint(
+            data_type=canonical_type(str(data_type), f"{where}.data_type") if data_type else None,
+            nullable=bool(hint.get("nullable", True)),
+            precision=_optional_int(hint.get("precision"), f"{where}.precision"),
+            scale=_optional_int(hint.get("scale"), f"{where}.scale"),
+            primary_key=bool(hint.get("primary_key", False)),
+        )
+    return hints
+
+
+def _optional_int(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"expected a positive integer, got {value!r}", where)
+    return value
+
+
+def flatten(record: Record, levels: int) -> dict[FieldKey, Any]:
+    """Nested objects as ``(parent, child)`` paths, ``levels`` deep; deeper objects and lists stay JSON."""
+    flat: dict[FieldKey, Any] = {}
+    _flatten_into(flat, (), record, levels)
+    return flat
+
+
+def _flatten_into(flat: dict[FieldKey, Any], prefix: tuple[str, ...], record: Record, levels: int) -> None:
+    for key, value in record.items():
+        path: FieldKey = (*prefix, key) if prefix else key
+        if type(value) is dict and value and levels > 0:
+            _flatten_into(flat, (*prefix, key), value, levels - 1)
+        else:
+            flat[path] = value
+
+
+@dataclass
+class PreparedBatch:
+    """Rows ready for the database, and the columns the table must gain first."""
+
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    key: tuple[str, ...]
+    new_columns: list[ColumnSpec] = field(default_factory=list)
+    variant_counts: dict[str, int] = field(default_factory=dict)
+
+
+# How one field's values are written: (column, converter, a type whose values are stored as they
+# are or None, whether the column is part of the key). A tuple: unpacked once per value.
+_Plan = tuple[str, Converter, "type | None", bool]
+
+
+class BatchPreparer:
+    """Prepares the batches of one resource for one table (keeps its field-to-column names)."""
+
+    def __init__(
+        self,
+        *,
+        resource: str,
+        family: str,
+        names: ColumnNames,
+        hints: Mapping[str, ColumnHint],
+        primary_key: Sequence[str],
+        max_nesting: int | None,
+        bookkeeping: Mapping[str, Any],
+    ) -> None:
+        self.resource = resource
+        self.family = family
+        self.names = names
+        self.hints = dict(hints)
+        self.hints_by_column = {names.convention.normalize(k): v for k, v in hints.items()}
+        self.primary_key = list(primary_key)
+        self.max_nesting = max_nesting or 0
+        self.bookkeeping = dict(bookkeeping)
+        self._warned: set[str] = set()
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
+
+    # --- keys ----------------------------------------------------------------------------------
+
+    def key_columns(self, fields: Iterable[FieldKey]) -> tuple[str, ...]:
+        """Primary key columns; each key may be named as in the API (``ID``) or normalized (``id``)."""
+        present = set(fields)
+        columns: list[str] = []
+        for key in self.primary_key:
+            column = self.names.get(key) if key in present else None
+            columns.append(column or self.names.convention.normalize(key))
+        return tuple(columns)
+
+    def _check_keys(
+        self, records: Sequence[Record], key: Sequence[str], by_column: Mapping[str, FieldKey]
+    ) -> None:
+        for name, column in zip(self.primary_key, key, strict=True):
+            field_key = by_column.get(column)
+            for index, record in enumerate(records):
+                if field_key is None or record.get(field_key) is None:
+                    raise _missing_key(self.resource, name, column, index, record)
+
+    # --- batches -------------------------------------------------------------------------------
+
+    def prepare(self, records: Sequence[Record], model: TableModel, *, dedup: bool) -> PreparedBatch:
+        """Turn records into rows for ``model``'s table (which may not exist yet)."""
+        if not all(type(record) is dict for record in records):
+            records = [r if isinstance(r, Mapping) else {"value": r} for r in records]  # scalars, as dlt
+        if self.max_nesting > 0:
+            records = [flatten(record, self.max_nesting) for record in records]
+        fields = _fields(records)
+        mapping = self.names.assign(fields)
+        by_column = {mapping[f]: f for f in fields}
+        key = self.key_columns(fields)
+        if key:
+            self._check_keys(records, key, by_column)
+
+        new_columns = self._new_columns(records, fields, mapping, model, key)
+        known = {spec.name: spec for spec in new_columns}
+        plans: dict[FieldKey, _Plan] = {}
+        for field_key in fields:
+            column = mapping[field_key]
+            spec = model.get(column) or known.get(column)
+            if spec is not None:
+                plans[field_key] = self._plan(spec, column in key)
+
+        template: dict[str, Any] = dict.fromkeys(model.columns, None)
+        template.update(dict.fromkeys(known, None))
+        template.update(self.bookkeeping)
+        rows, variants = self._convert(records, plans, model, template)
+        missing = [column for column in variants if column not in template]
+        if missing:
+            template.update(dict.fromkeys(missing, None))
+            for row in rows:
+                for column in missing:
+                    row.setdefault(column, None)
+        if dedup and key:
+            rows = _dedup(rows, key)
+        counts = {c: n for c in variants if (n := sum(1 for r in rows if r[c] is not None))}
+        for column, count in counts.items():
+            log.warning(
+                "resource %r: %d value(s) did not fit their column's type; stored in variant column %r",
+                self.resource,
+                count,
+                column,
+            )
+        new_columns.extend(spec for name, spec in variants.items() if model.get(name) is None)
+        return PreparedBatch(rows, list(template), key, new_columns, counts)
+
+    def _hint(self, field_key: FieldKey | None, column: str) -> ColumnHint | None:
+        hint = self.hints.get(plain_name(field_key)) if field_key is not None else None
+        return hint or self.hints_by_column.get(column)
+
+    def _new_columns(
+        self,
+        records: Sequence[Record],
+        fields: Sequence[FieldKey],
+        mapping: Mapping[FieldKey, str],
+        model: TableModel,
+        key: Sequence[str],
+    ) -> list[ColumnSpec]:
+        specs: dict[str, ColumnSpec] = {}
+        for field_key in fields:
+            column = mapping[field_key]
+            hint = self._hint(field_key, column)
+            existing = model.get(column)
+            if existing is not None:
+                if hint and hint.data_type and existing.data_type != hint.data_type:
+                    self._warn_once(
+                        f"resource {self.resource!r}: column {existing.name!r} is {existing.data_type} "
+                        f"in the table and hinted {hint.data_type}; columns are never altered, values "
+                        f"that do not fit go to variant columns"
+                    )
+                continue
+            data_type = hint.data_type if hint and hint.data_type else None
+            if data_type is None:
+                data_type = infer_column_type(record.get(field_key) for record in records)
+            if data_type is None:
+                continue  # only nulls so far: no type to give it yet (as dlt does)
+            specs[column] = _spec(column, data_type, hint, column in key)
+        for name, hint in self.hints.items():
+            column = self.names.get(name) or self.names.convention.normalize(name)
+            if hint.data_type and model.get(column) is None and column not in specs:
+                specs[column] = _spec(column, hint.data_type, hint, column in key)
+        return list(specs.values())
+
+    def _plan(self, spec: ColumnSpec, is_key: bool) -> _Plan:
+        fast: type | None = None
+        if spec.data_type == "text" and spec.precision is None:
+            fast = str
+        elif spec.data_type == "bool":
+            fast = bool
+        return (spec.name, self._converter(spec), fast, is_key)
+
+    def _convert(
+        self,
+        records: Sequence[Record],
+        plans: Mapping[FieldKey, _Plan],
+        model: TableModel,
+        template: Mapping[str, Any],
+    ) -> tuple[list[dict[str, Any]], dict[str, ColumnSpec]]:
+        variants: dict[str, ColumnSpec] = {}
+        variant_plans: dict[tuple[str, str], tuple[ColumnSpec, Converter]] = {}
+        rows: list[dict[str, Any]] = []
+        append = rows.append
+        copy = dict(template).copy
+        for record in records:
+            row = copy()
+            for field_key, value in record.items():
+                if value is None:
+                    continue
+                column, convert, fast, is_key = plans[field_key]
+                if type(value) is fast:
+                    row[column] = value
+                    continue
+                converted = convert(value)
+                if converted is MISFIT:
+                    if is_key:
+                        raise LoadError(
+                            f"resource {self.resource!r}: primary key column {column!r} cannot hold "
+                            f"{value!r} ({type(value).__name__}); a key value cannot go to a variant column"
+                        )
+                    variant, converted = self._variant(column, value, model, variants, variant_plans)
+                    row[variant] = converted
+                else:
+                    row[column] = converted
+            append(row)
+        return rows, variants
+
+    def _variant(
+        self,
+        column: str,
+        value: Any,
+        model: TableModel,
+        variants: dict[str, ColumnSpec],
+        plans: dict[tuple[str, str], tuple[ColumnSpec, Converter]],
+    ) -> tuple[str, Any]:
+        """The variant column ``<column>__v_<type>`` for a misfit value, and the value converted for it."""
+        for kind in (infer_type(value), "text"):
+            planned = plans.get((column, kind))
+            if planned is None:
+                name = self.names.variant(column, kind)
+                spec = model.get(name) or ColumnSpec(name, kind)
+                plain_text = spec.data_type == "text" and spec.precision is None
+                convert = to_text_lossless if plain_text else self._converter(spec)
+                planned = plans[(column, kind)] = (spec, convert)
+            spec, convert = planned
+            converted = convert(value)
+            if converted is not MISFIT:
+                variants.setdefault(spec.name, spec)
+                return spec.name, converted
+        raise LoadError(
+            f"resource {self.resource!r}: a {type(value).__name__} value of column {column!r} fits neither "
+            f"the column nor its variant columns"
+        )
+
+    def _converter(self, spec: ColumnSpec) -> Converter:
+        return converter(spec.data_type, self.family, precision=spec.precision, scale=spec.scale)
+
+
+def _spec(column: str, data_type: str, hint: ColumnHint | None, is_key: bool) -> ColumnSpec:
+    return ColumnSpec(
+        column,
+        data_type,
+        nullable=not is_key and (hint.nullable if hint else True),
+        precision=hint.precision if hint else None,
+        scale=hint.scale if hint else None,
+    )
+
+
+def _fields(records: Sequence[Record]) -> list[FieldKey]:
+    """Every field of the batch, in order of first appearance (most records repeat the same keys)."""
+    fields: dict[FieldKey, None] = {}
+    known = fields.keys()
+    for record in records:
+        if not record.keys() <= known:
+            fields.update(dict.fromkeys(record))
+    return list(fields)
+
+
+def _dedup(rows: list[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
+    """Keep the last occurrence of each key."""
+    if len(key) == 1:
+        (column,) = key
+        return list({row[column]: row for row in rows}.values())
+    return list({tuple(row[c] for c in key): row for row in rows}.values())
+
+
+def _missing_key(resource: str, key: str, column: str, index: int, record: Record) -> MissingPrimaryKeyError:
+    present = [plain_name(k) for k in record]
+    shown = ", ".join(present[:40]) + (f", ... ({len(present)} fields)" if len(present) > 40 else "")
+    named = repr(key) if key == column else f"{key!r} (column {column!r})"
+    return MissingPrimaryKeyError(
+        f"resource {resource!r}: record {index} has no value for primary key {named}; "
+        f"fields present: {shown or 'none'}. Nothing of this batch was written. Set primary_key to a field "
+        f"the records carry."
+    )

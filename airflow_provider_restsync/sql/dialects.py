@@ -1,0 +1,48 @@
+"""What differs between the three databases, decided in one place: family, DDL transactions, BEGIN."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from airflow_provider_restsync.errors import ConfigError
+
+FAMILIES = ("postgresql", "mysql", "sqlite")
+# The execution option create_destination_engine's SQLite "begin" listener reads.
+SQLITE_BEGIN_OPTION = "restsync_sqlite_begin"
+
+
+def family(dialect: sa.Dialect) -> str:
+    """``postgresql``, ``mysql`` (MariaDB included) or ``sqlite``; anything else is refused."""
+    name = "mysql" if dialect.name == "mariadb" else dialect.name
+    if name not in FAMILIES:
+        raise ConfigError(
+            f"destination database {dialect.name!r} is not supported; use PostgreSQL, MySQL/MariaDB or SQLite"
+        )
+    return name
+
+
+def transactional_ddl(family_name: str) -> bool:
+    """Whether DDL can share the batch's transaction; MySQL commits implicitly before and after DDL."""
+    return family_name != "mysql"
+
+
+@contextmanager
+def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One transaction on one connection: committed when the block ends, rolled back if it raises.
+
+    On SQLite the transaction is opened with ``BEGIN IMMEDIATE``: the write lock is taken up front (so
+    concurrent writers wait on the busy timeout instead of failing to upgrade a read lock), and DDL is
+    inside the transaction (the sqlite3 module would otherwise autocommit it).
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        with conn.begin():
+            if conn.dialect.name == "sqlite":
+                dbapi_connection = conn.connection.dbapi_connection
+                if not getattr(dbapi_connection, "in_transaction", True):
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn

@@ -1,0 +1,124 @@
+"""Moving rows: bulk insert (COPY on PostgreSQL), and set-based merges from a staging table.
+
+The merge is one statement per batch, chosen by dialect: ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``
+on PostgreSQL and SQLite, ``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB, or for the
+``delete-insert`` strategy a ``DELETE ... WHERE key IN (SELECT key FROM staging)`` and an
+``INSERT ... SELECT``. The target's primary key or unique index serves every lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def bulk_insert(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (dicts holding every name in ``columns``, values ready for the driver) in bulk.
+
+    PostgreSQL with psycopg: COPY. SQLite and MySQL: the driver's executemany of one statement whose
+    identifiers SQLAlchemy quoted and whose values are all bound (PyMySQL folds it into multi-row
+    INSERTs, sqlite3 runs it in-process). SQLAlchemy's per-row parameter processing is skipped: the
+    converters already produced what the driver takes.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    placeholder = _PLACEHOLDERS.get(dialect.paramstyle)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy_rows(conn, table, columns, rows)
+    elif dialect.name == "postgresql" or placeholder is None:
+        conn.execute(sa.insert(table), list(rows))
+    else:
+        preparer = dialect.identifier_preparer
+        statement = (
+            f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
+            f"VALUES ({', '.join([placeholder] * len(columns))})"
+        )
+        conn.exec_driver_sql(statement, _tuples(columns, rows))
+
+
+def _tuples(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    if len(columns) == 1:
+        (column,) = columns
+        return [(row[column],) for row in rows]
+    pick = itemgetter(*columns)
+    return [pick(row) for row in rows]
+
+
+def _copy_rows(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """COPY ... FROM STDIN through psycopg, on the connection (and in the transaction) SQLAlchemy holds."""
+    from psycopg import sql
+
+    target = sql.Identifier(table.schema, table.name) if table.schema else sql.Identifier(table.name)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    driver_connection: Any = conn.connection.driver_connection
+    with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        write_row = copy.write_row
+        for values in _tuples(columns, rows):
+            write_row(values)
+
+
+def _key_match(target: sa.Table, staging: sa.Table, key: Sequence[str]) -> sa.ColumnElement[bool]:
+    return sa.and_(*(target.c[k] == staging.c[k] for k in key))
+
+
+def count_existing(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Sequence[str]) -> int:
+    """How many staged rows already have their key in the target (they will be updates)."""
+    query = sa.select(sa.func.count()).select_from(staging.join(target, _key_match(target, staging, key)))
+    return int(conn.execute(query).scalar_one())
+
+
+def upsert(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Sequence[str]) -> None:
+    """Insert the staged rows, replacing the row of every key already in the target."""
+    columns = [c.name for c in target.columns]
+    select = sa.select(*(staging.c[c] for c in columns))
+    update = [c for c in columns if c not in key]
+    name = conn.dialect.name
+    if name in ("mysql", "mariadb"):
+        mysql_insert = mysql.insert(target).from_select(columns, select)
+        values = {c: staging.c[c] for c in update} or {key[0]: staging.c[key[0]]}
+        conn.execute(mysql_insert.on_duplicate_key_update(values))
+        return
+    # SQLite needs a WHERE before ON CONFLICT to parse INSERT ... SELECT (its docs' "parsing ambiguity").
+    dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    statement = dialect_insert(target).from_select(columns, select.where(sa.true()))
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key), set_={c: statement.excluded[c] for c in update}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    conn.execute(statement)
+
+
+def delete_insert(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Sequence[str]) -> int:
+    """Delete the target's rows whose key is staged, then insert the staged rows; return rows deleted."""
+    if len(key) == 1:
+        matched = target.c[key[0]].in_(sa.select(staging.c[key[0]]))
+    else:
+        matched = sa.tuple_(*(target.c[k] for k in key)).in_(sa.select(*(staging.c[k] for k in key)))
+    deleted = conn.execute(sa.delete(target).where(matched)).rowcount
+    insert_from(conn, target, staging)
+    return int(deleted or 0)
+
+
+def insert_from(conn: sa.Connection, target: sa.Table, staging: sa.Table) -> None:
+    """INSERT INTO target SELECT ... FROM staging, column by column."""
+    columns = [c.name for c in target.columns]
+    conn.execute(sa.insert(target).from_select(columns, sa.select(*(staging.c[c] for c in columns))))
+
+
+def count_rows(conn: sa.Connection, table: sa.Table) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())

@@ -1,0 +1,444 @@
+"""TableWriter: lands record batches of one resource in one table; each batch is one transaction.
+
+- ``append`` inserts the batch (COPY on PostgreSQL, multi-row inserts elsewhere).
+- ``merge`` stages the batch in a temporary table (in-batch duplicates keep their last occurrence),
+  then runs one set-based upsert (or delete-insert) against the table's primary key.
+- ``replace`` loads every batch into a staging table and ``finish()`` swaps it in atomically.
+
+Columns the records bring are added first (``ALTER TABLE ... ADD COLUMN``), in the batch's transaction
+on PostgreSQL and SQLite (so readers of a PostgreSQL table wait for a batch that changes its columns);
+MySQL commits DDL implicitly, so there a failed batch can leave new, empty, nullable columns behind,
+never rows.
+
+A replace that receives no records empties the table, because that is what replace means; a warning
+says so in the task log. Telling "the source has nothing" from "the selector found nothing" is the
+fetch layer's job, before the writer is asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+
+from airflow_provider_restsync.errors import ConfigError, LoadError
+from airflow_provider_restsync.sql import dml, schema
+from airflow_provider_restsync.sql.batch import BatchPreparer, PreparedBatch, Record, parse_hints
+from airflow_provider_restsync.sql.convert import sqlite_timestamp
+from airflow_provider_restsync.sql.ddl import DropTemporaryTable
+from airflow_provider_restsync.sql.dialects import family, transaction, transactional_ddl
+from airflow_provider_restsync.sql.naming import ColumnNames, NamingConvention
+from airflow_provider_restsync.sql.schema import BOOKKEEPING, LOADED_AT, RUN_ID, ColumnSpec, TableModel
+from airflow_provider_restsync.sql.state import ensure_state_table, read_state, write_state
+
+log = logging.getLogger(__name__)
+
+DISPOSITIONS = ("append", "replace", "merge")
+MERGE_STRATEGIES = ("upsert", "delete-insert")
+
+
+@dataclass
+class BatchResult:
+    """What one ``write()`` (or a replace's ``finish()``) did."""
+
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    variant_values: int = 0
+    new_columns: list[str] = field(default_factory=list)
+
+
+def parse_write_disposition(
+    disposition: str | Mapping[str, Any], strategy: str = "upsert"
+) -> tuple[str, str]:
+    """(disposition, strategy) from ``"merge"`` or dlt's ``{"disposition": "merge", "strategy": ...}``."""
+    if isinstance(disposition, Mapping):
+        strategy = str(disposition.get("strategy", strategy))
+        disposition = str(disposition.get("disposition", "append"))
+    if disposition not in DISPOSITIONS:
+        raise ConfigError(
+            f"unknown write_disposition {disposition!r}; expected one of {', '.join(DISPOSITIONS)}",
+            "write_disposition",
+        )
+    if disposition == "merge" and strategy not in MERGE_STRATEGIES:
+        raise ConfigError(
+            f"unsupported merge strategy {strategy!r}; expected one of {', '.join(MERGE_STRATEGIES)}",
+            "write_disposition.strategy",
+        )
+    return disposition, strategy
+
+
+class TableWriter:
+    """Writes batches of records of one resource into one table.
+
+    :param engine: the destination (see ``create_destination_engine``).
+    :param resource: the resource name, for errors, logs and the checkpoint key.
+    :param table: the table name (normalized like the columns).
+    :param primary_key: field names as in the API (``ID``) or normalized (``id``); composite allowed.
+        Used by ``merge`` (and by ``replace`` to deduplicate); every record must carry it.
+    :param disposition: ``append``, ``replace``, ``merge``, or dlt's ``{disposition, strategy}`` mapping.
+    :param strategy: for ``merge``: ``upsert`` (default) or ``delete-insert``.
+    :param columns: dlt column hints, ``{field: {data_type, nullable, precision, scale, primary_key}}``.
+    :param naming: ``snake_case`` (as dlt) or ``direct`` (the API's names).
+    :param max_table_nesting: flatten nested objects this many levels into ``parent__child`` columns;
+        None or 0 keeps them in JSON columns.
+    :param schema: PostgreSQL schema / MySQL database (created if missing; SQLite has none: ignored).
+    :param run_id: the Airflow run id stored in ``_restsync_run_id``.
+    :param loaded_at: the time stored in ``_restsync_loaded_at`` (default: now).
+    :param before_commit: called with the connection after a ``write()`` batch's rows and checkpoint
+        are written, before its commit; raising there rolls the batch back.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        resource: str,
+        table: str,
+        primary_key: str | Sequence[str] = (),
+        disposition: str | Mapping[str, Any] = "append",
+        strategy: str = "upsert",
+        columns: Mapping[str, Mapping[str, Any]] | None = None,
+        naming: str = "snake_case",
+        max_table_nesting: int | None = None,
+        schema: str | None = None,
+        run_id: str = "manual",
+        loaded_at: datetime | None = None,
+        before_commit: Callable[[sa.Connection], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.family = family(engine.dialect)
+        self.resource = resource
+        self.disposition, self.strategy = parse_write_disposition(disposition, strategy)
+        if max_table_nesting is not None and (isinstance(max_table_nesting, bool) or max_table_nesting < 0):
+            raise ConfigError(
+                f"expected a non-negative integer, got {max_table_nesting!r}", "max_table_nesting"
+            )
+        if schema and self.family == "sqlite":
+            log.warning("resource %r: SQLite has no schemas; schema %r is ignored", resource, schema)
+            schema = None
+        self.schema = schema
+        self.convention = NamingConvention.for_dialect(naming, self.family)
+        self.table = self.convention.normalize(table)
+        self.run_id = run_id
+        self._before_commit = before_commit
+        # What the database or its driver raises (COPY and encoding errors come from the driver itself).
+        dbapi_error = getattr(engine.dialect.loaded_dbapi, "Error", sa.exc.SQLAlchemyError)
+        self._database_errors: tuple[type[BaseException], ...] = (
+            sa.exc.SQLAlchemyError,
+            UnicodeError,
+            dbapi_error,
+        )
+
+        hints = parse_hints(columns)
+        keys = [primary_key] if isinstance(primary_key, str) else list(primary_key)
+        keys += [name for name, hint in hints.items() if hint.primary_key and name not in keys]
+        if self.disposition == "merge" and not keys:
+            log.warning("resource %r: merge without a primary key appends (as dlt does)", resource)
+        self.primary_key = keys
+        self._keyed = bool(keys) and self.disposition in ("merge", "replace")
+
+        moment = (loaded_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        stamp: Any = moment if self.family == "postgresql" else moment.replace(tzinfo=None)
+        if self.family == "sqlite":
+            stamp = sqlite_timestamp(stamp)
+        self._preparer = BatchPreparer(
+            resource=resource,
+            family=self.family,
+            names=ColumnNames(self.convention, reserved=BOOKKEEPING),
+            hints=hints,
+            primary_key=keys,
+            max_nesting=max_table_nesting,
+            bookkeeping={LOADED_AT: stamp, RUN_ID: run_id},
+        )
+        derived = self.convention.derived
+        self._staging_name = derived(self.table, "__restsync_new")
+        self._stage_name = derived(self.table, "__restsync_stage")
+        self._old_name = derived(self.table, "__restsync_old")
+        self._key_name = derived(self.table, "_pkey")
+        self._staging_key_name = derived(self._staging_name, "_pkey")
+        self._index_name = derived(self.table, "__restsync_key")
+
+        self._model: TableModel | None = None  # the table batches go to (replace: the staging table)
+        self._target: TableModel | None = None  # replace: the table finish() replaces
+        self._staging_ready = False
+        self._state_ready = False
+        self._pending_checkpoint: Mapping[str, Any] | None = None
+        self._closed = False
+        self._totals = BatchResult()
+
+    # --- public --------------------------------------------------------------------------------
+
+    def write(self, records: Sequence[Record], *, checkpoint: Mapping[str, Any] | None = None) -> BatchResult:
+        """Write one batch in one transaction; ``checkpoint`` is stored in that transaction too.
+
+        For ``replace`` the checkpoint is kept until ``finish()`` commits the swap, so it never runs
+        ahead of the rows readers can see.
+        """
+        self._check_open()
+        if checkpoint is not None and self.disposition != "replace":
+            self._ensure_state_table()
+        try:
+            model = self._current_model()
+            batch = self._preparer.prepare(records, model, dedup=self._keyed)
+            if batch.rows and not transactional_ddl(self.family):
+                with self.engine.begin() as conn:
+                    model = self._evolve(conn, batch, model)
+                self._model = model
+            with transaction(self.engine) as conn:
+                if batch.rows and transactional_ddl(self.family):
+                    model = self._evolve(conn, batch, model)
+                result = self._load(conn, batch, model)
+                if checkpoint is not None and self.disposition != "replace":
+                    self._write_checkpoint(conn, checkpoint)
+                if self._before_commit is not None:
+                    self._before_commit(conn)
+        except self._database_errors as error:
+            self._model = None  # the batch's DDL may have been rolled back: reflect again
+            raise self._load_error(error, len(records)) from error
+        except BaseException:
+            self._model = None
+            raise
+        self._model = model
+        if batch.rows and self.disposition == "replace":
+            self._staging_ready = True
+        if checkpoint is not None and self.disposition == "replace":
+            self._pending_checkpoint = checkpoint
+        self._add_to_totals(result)
+        return result
+
+    def finish(self) -> BatchResult | None:
+        """Complete the load: for ``replace`` swap the staging table in, with the pending checkpoint.
+
+        A replace that received no rows swaps in an empty table with the old table's columns.
+        """
+        if self._closed:
+            return None
+        if self.disposition != "replace":
+            self._closed = True
+            return None
+        try:
+            result = self._swap()
+        except self._database_errors as error:
+            self.abort()
+            reason = getattr(error, "orig", None) or error
+            raise LoadError(
+                f"resource {self.resource!r}: the swap of the staged table into {self.table!r} failed; "
+                f"the table is as it was: {reason}"
+            ) from error
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        return result
+
+    def abort(self) -> None:
+        """Drop what a replace staged; the table itself is left as it was."""
+        self._closed = True
+        if self.disposition != "replace":
+            return
+        try:
+            with transaction(self.engine) as conn:
+                schema.drop_table(conn, self._staging_name, self.schema)
+        except sa.exc.SQLAlchemyError as error:
+            log.warning(
+                "resource %r: could not drop staging table %r: %s", self.resource, self._staging_name, error
+            )
+
+    def read_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint last committed for this resource and table, or None."""
+        return read_state(self.engine, self.schema, resource=self.resource, table=self.table)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LoadError(f"resource {self.resource!r}: the writer of table {self.table!r} is finished")
+
+    def _current_model(self) -> TableModel:
+        if self._model is None:
+            with self.engine.connect() as conn:
+                target = schema.reflect(conn, self.table, self.schema, self.family)
+                if self.disposition != "replace":
+                    self._model = target
+                else:
+                    self._target = target
+                    if self._staging_ready:
+                        self._model = schema.reflect(conn, self._staging_name, self.schema, self.family)
+                    else:
+                        # The new table keeps the old one's columns (queries keep working), all nullable:
+                        # the key is made again from this writer's primary_key.
+                        columns = {n: replace(s, nullable=True) for n, s in target.columns.items()}
+                        self._model = target.copy(
+                            name=self._staging_name,
+                            columns=columns,
+                            exists=False,
+                            primary_key=(),
+                            unique_keys=(),
+                        )
+        return self._model
+
+    def _evolve(self, conn: sa.Connection, batch: PreparedBatch, model: TableModel) -> TableModel:
+        """Create the table or add the batch's new columns (and the key a merge needs)."""
+        new = [*batch.new_columns, *(s for s in schema.bookkeeping_columns() if model.get(s.name) is None)]
+        if self.disposition == "replace" and not self._staging_ready:
+            schema.drop_table(conn, self._staging_name, self.schema)  # a crashed run's leftovers
+        if not model.exists:
+            return self._create(conn, model, new, batch.key)
+        model = schema.add_columns(conn, model, self.family, new)
+        if self._keyed and not schema.has_key(model, batch.key):
+            model = schema.add_unique_key(conn, model, self.family, batch.key, self._index_name)
+        return model
+
+    def _create(
+        self, conn: sa.Connection, model: TableModel, new: Sequence[ColumnSpec], key: Sequence[str]
+    ) -> TableModel:
+        """CREATE TABLE; key columns are key-typed even for ``append`` (a later merge can index them),
+        the primary key constraint is made for ``merge`` and ``replace`` only."""
+        schema.ensure_schema(conn, self.schema)
+        specs = {**model.columns, **{spec.name: spec for spec in new}}
+        key = [k for k in key if k in specs]
+        text_keys = sum(1 for k in key if specs[k].data_type == "text")
+        for name in key:
+            specs[name] = schema.key_column(specs[name], conn.dialect, text_keys)
+        constraint = key if self._keyed else []
+        key_name = self._staging_key_name if self.disposition == "replace" else self._key_name
+        return schema.create_table(
+            conn, model.copy(columns=specs), self.family, constraint, key_name if constraint else None
+        )
+
+    def _load(self, conn: sa.Connection, batch: PreparedBatch, model: TableModel) -> BatchResult:
+        result = BatchResult(
+            rows=len(batch.rows),
+            variant_values=sum(batch.variant_counts.values()),
+            new_columns=[s.name for s in batch.new_columns],
+        )
+        if not batch.rows:
+            return result
+        target = schema.sa_table(model, self.family)
+        if not self._keyed:
+            dml.bulk_insert(conn, target, batch.columns, batch.rows)
+            result.inserted = len(batch.rows)
+            return result
+        stage = schema.sa_table(
+            model,
+            self.family,
+            name=self._stage_name,
+            schema=schema.temporary_schema(self.family, self.schema),
+            temporary=True,
+            key=batch.key,
+        )
+        conn.execute(DropTemporaryTable(stage))
+        conn.execute(sa.schema.CreateTable(stage))
+        dml.bulk_insert(conn, stage, batch.columns, batch.rows)
+        existing = dml.count_existing(conn, target, stage, batch.key)
+        if self.strategy == "delete-insert":
+            dml.delete_insert(conn, target, stage, batch.key)
+        else:
+            dml.upsert(conn, target, stage, batch.key)
+        conn.execute(DropTemporaryTable(stage))
+        result.updated = existing
+        result.inserted = len(batch.rows) - existing
+        return result
+
+    def _swap(self) -> BatchResult:
+        staging = self._current_model()
+        target = self._target or TableModel(self.table, self.schema)
+        if self._pending_checkpoint is not None:
+            self._ensure_state_table()
+        if transactional_ddl(self.family):
+            with transaction(self.engine) as conn:
+                if not self._staging_ready:
+                    staging = self._create_empty(conn, staging)
+                self._swap_in(conn, staging, target)
+                if self._pending_checkpoint is not None:
+                    self._write_checkpoint(conn, self._pending_checkpoint)
+        else:
+            if not self._staging_ready:
+                with self.engine.begin() as conn:
+                    staging = self._create_empty(conn, staging)
+                self._staging_ready = True
+            with self.engine.begin() as conn:
+                self._swap_in(conn, staging, target)
+            if self._pending_checkpoint is not None:
+                with transaction(self.engine) as conn:
+                    self._write_checkpoint(conn, self._pending_checkpoint)
+        return self._finish_result(target, staging)
+
+    def _create_empty(self, conn: sa.Connection, model: TableModel) -> TableModel:
+        """The staging table of a replace that received no rows: the table's columns, no rows."""
+        schema.drop_table(conn, self._staging_name, self.schema)
+        hinted = self._preparer.prepare([], model, dedup=False).new_columns
+        new = [*hinted, *(s for s in schema.bookkeeping_columns() if model.get(s.name) is None)]
+        key = self._preparer.key_columns(()) if self._keyed else ()
+        if not all(model.get(k) is not None or any(s.name == k for s in new) for k in key):
+            key = ()
+        return self._create(conn, model, new, key)
+
+    def _swap_in(self, conn: sa.Connection, staging: TableModel, target: TableModel) -> None:
+        if self._totals.rows == 0 and target.exists:
+            table = schema.sa_table(target, self.family, columns=[])
+            if conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None:
+                log.warning(
+                    "resource %r: replace received no records; table %r is replaced by an empty table",
+                    self.resource,
+                    self.table,
+                )
+        keyed = bool(staging.primary_key) and self.family == "postgresql"
+        schema.swap_in(
+            conn,
+            self.family,
+            staging,
+            target,
+            old_name=self._old_name,
+            staging_key_name=self._staging_key_name if keyed else None,
+            target_key_name=self._key_name if keyed else None,
+        )
+
+    def _finish_result(self, target: TableModel, staging: TableModel) -> BatchResult:
+        new = [name for name in staging.columns if target.get(name) is None and name not in BOOKKEEPING]
+        totals = self._totals
+        return BatchResult(totals.inserted, totals.inserted, 0, totals.variant_values, new)
+
+    # --- checkpoints and errors ----------------------------------------------------------------
+
+    def _ensure_state_table(self) -> None:
+        if not self._state_ready:
+            ensure_state_table(self.engine, self.schema)
+            self._state_ready = True
+
+    def _write_checkpoint(self, conn: sa.Connection, checkpoint: Mapping[str, Any]) -> None:
+        write_state(
+            conn, self.schema, resource=self.resource, table=self.table, state=checkpoint, run_id=self.run_id
+        )
+
+    def _add_to_totals(self, result: BatchResult) -> None:
+        totals = self._totals
+        totals.rows += result.rows
+        totals.inserted += result.inserted
+        totals.updated += result.updated
+        totals.variant_values += result.variant_values
+        totals.new_columns.extend(result.new_columns)
+
+    def _load_error(self, error: BaseException, count: int) -> LoadError:
+        reason = getattr(error, "orig", None) or error
+        return LoadError(
+            f"resource {self.resource!r}: writing a batch of {count} record(s) to table {self.table!r} "
+            f"failed and was rolled back: {reason}"
+        )

@@ -1,0 +1,280 @@
+"""Write dispositions on each real database: append, merge (upsert, delete-insert), replace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_restsync.errors import ConfigError, LoadError, MissingPrimaryKeyError
+from airflow_provider_restsync.sql.destination import create_destination_engine
+from airflow_provider_restsync.sql.write import TableWriter, parse_write_disposition
+from tests.test_sql_support import count, data, fetch, model, table_exists
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = create_destination_engine(url=database_url)
+    yield engine
+    engine.dispose()
+
+
+def messages(ids: range, subject: str = "hello") -> list[dict[str, object]]:
+    return [{"MessageID": f"m{i:05d}", "Subject": f"{subject} {i}", "Size": i} for i in ids]
+
+
+def test_append_adds_every_batch(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="events", table="events", run_id="run-1") as writer:
+        first = writer.write([{"id": 1, "kind": "a"}, {"id": 1, "kind": "a"}])
+        second = writer.write([{"id": 2, "kind": "b"}])
+    assert (first.rows, first.inserted, first.updated) == (2, 2, 0)
+    assert second.inserted == 1
+    rows = fetch(engine, "events", order_by="id")
+    assert data(rows) == [{"id": 1, "kind": "a"}, {"id": 1, "kind": "a"}, {"id": 2, "kind": "b"}]
+    assert {row["_restsync_run_id"] for row in rows} == {"run-1"}
+
+
+def test_merge_first_load_then_remerge_changed_and_new_rows(engine: sa.Engine) -> None:
+    with TableWriter(
+        engine, resource="messages", table="messages", primary_key="MessageID", disposition="merge"
+    ) as w:
+        first = w.write(messages(range(100)))
+    assert (first.inserted, first.updated) == (100, 0)
+    assert model(engine, "messages").primary_key == ("message_id",)
+
+    changed = messages(range(50, 150), subject="changed")
+    with TableWriter(
+        engine,
+        resource="messages",
+        table="messages",
+        primary_key="message_id",
+        disposition="merge",
+        run_id="r2",
+    ) as w:
+        second = w.write(changed)
+    assert (second.rows, second.inserted, second.updated) == (100, 50, 50)
+    rows = fetch(engine, "messages", order_by="message_id")
+    assert len(rows) == 150
+    assert rows[0]["subject"] == "hello 0" and rows[0]["_restsync_run_id"] == "manual"
+    assert rows[50]["subject"] == "changed 50" and rows[50]["_restsync_run_id"] == "r2"
+    assert rows[149]["subject"] == "changed 149"
+
+
+def test_merge_replaces_the_whole_row_and_clears_stale_variants(engine: sa.Engine) -> None:
+    key = {"primary_key": "id", "disposition": "merge"}
+    with TableWriter(engine, resource="r", table="t", **key) as w:  # type: ignore[arg-type]
+        w.write([{"id": 1, "n": 5, "note": "x"}])
+        w.write([{"id": 1, "n": "five"}])
+    assert data(fetch(engine, "t")) == [{"id": 1, "n": None, "note": None, "n__v_text": "five"}]
+    with TableWriter(engine, resource="r", table="t", **key) as w:  # type: ignore[arg-type]
+        w.write([{"id": 1, "n": 6}])
+    assert data(fetch(engine, "t")) == [{"id": 1, "n": 6, "note": None, "n__v_text": None}]
+
+
+def test_merge_with_composite_key(engine: sa.Engine) -> None:
+    def inbox(account: int, inbox_id: str, name: str) -> dict[str, object]:
+        return {"account_id": account, "inbox_id": inbox_id, "name": name}
+
+    options = {"primary_key": ["account_id", "InboxID"], "disposition": "merge"}
+    with TableWriter(engine, resource="inboxes", table="inboxes", **options) as w:  # type: ignore[arg-type]
+        w.write([inbox(1, "a", "one-a"), inbox(1, "b", "one-b"), inbox(2, "a", "two-a")])
+    with TableWriter(engine, resource="inboxes", table="inboxes", **options) as w:  # type: ignore[arg-type]
+        result = w.write([inbox(2, "a", "two-a v2"), inbox(2, "b", "two-b")])
+    assert (result.inserted, result.updated) == (1, 1)
+    assert set(model(engine, "inboxes").primary_key) == {"account_id", "inbox_id"}
+    rows = sorted((r["account_id"], r["inbox_id"], r["name"]) for r in fetch(engine, "inboxes"))
+    assert rows == [(1, "a", "one-a"), (1, "b", "one-b"), (2, "a", "two-a v2"), (2, "b", "two-b")]
+
+
+def test_merge_keeps_the_last_of_in_batch_duplicates(engine: sa.Engine) -> None:
+    batch = [
+        {"id": 1, "v": "first"},
+        {"id": 2, "v": "only"},
+        {"id": 1, "v": "last"},
+        {"id": "1", "v": "text key"},
+    ]
+    with TableWriter(engine, resource="r", table="dups", primary_key="id", disposition="merge") as w:
+        result = w.write(batch)
+    assert result.rows == 2
+    assert data(fetch(engine, "dups", order_by="id")) == [{"id": 1, "v": "text key"}, {"id": 2, "v": "only"}]
+
+
+def test_merge_keys_are_case_sensitive_everywhere(engine: sa.Engine) -> None:
+    # MySQL's default collation would call "abc" and "ABC" the same key.
+    with TableWriter(engine, resource="r", table="codes", primary_key="code", disposition="merge") as w:
+        w.write([{"code": "abc", "n": 1}, {"code": "ABC", "n": 2}])
+        w.write([{"code": "ABC", "n": 3}])
+    assert sorted((r["code"], r["n"]) for r in fetch(engine, "codes")) == [("ABC", 3), ("abc", 1)]
+
+
+@pytest.mark.parametrize(
+    "disposition", [{"disposition": "merge", "strategy": "delete-insert"}, {"disposition": "merge"}]
+)
+def test_merge_strategies_in_dlts_dict_form(engine: sa.Engine, disposition: dict[str, str]) -> None:
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition=disposition) as w:
+        w.write([{"id": i, "v": "a"} for i in range(10)])
+        result = w.write([{"id": i, "v": "b"} for i in range(5, 15)])
+    assert (result.inserted, result.updated) == (5, 5)
+    rows = fetch(engine, "t", order_by="id")
+    assert [r["v"] for r in rows] == ["a"] * 5 + ["b"] * 10
+
+
+@pytest.mark.parametrize("ids", [(1, 2, 3), ("k1", "k2", "k3")])
+def test_merge_onto_an_appended_table_adds_a_unique_index(engine: sa.Engine, ids: tuple[object, ...]) -> None:
+    one, two, three = ids
+    with TableWriter(engine, resource="r", table="t", primary_key="id") as w:  # append: no key constraint
+        w.write([{"id": one, "v": "a"}, {"id": two, "v": "b"}])
+    assert model(engine, "t").unique_keys == ()
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition="merge") as w:
+        result = w.write([{"id": two, "v": "B"}, {"id": three, "v": "c"}])
+    assert (result.inserted, result.updated) == (1, 1)
+    assert model(engine, "t").unique_keys == (("id",),) and model(engine, "t").primary_key == ()
+    assert [r["v"] for r in fetch(engine, "t", order_by="id")] == ["a", "B", "c"]
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition="merge") as w:
+        w.write([{"id": three, "v": "C"}])  # a later run finds the index it made
+    assert [r["v"] for r in fetch(engine, "t", order_by="id")] == ["a", "B", "C"]
+
+
+def test_merge_onto_a_table_with_duplicate_keys_says_why_it_cannot(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="r", table="t") as w:
+        w.write([{"id": 1}, {"id": 1}])
+    with (
+        pytest.raises(LoadError, match="unique index"),
+        TableWriter(engine, resource="r", table="t", primary_key="id", disposition="merge") as w,
+    ):
+        w.write([{"id": 1}])
+    assert count(engine, "t") == 2
+
+
+def test_replace_streams_batches_and_swaps_on_finish(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="r", table="servers", disposition="replace") as w:
+        w.write([{"id": i, "name": f"old {i}", "legacy": True} for i in range(10)])
+    with TableWriter(engine, resource="r", table="servers", disposition="replace") as w:
+        w.write([{"id": 1, "name": "new 1"}])
+        w.write([{"id": 2, "name": "new 2"}])
+        assert count(engine, "servers") == 10  # readers still see the old table
+        result = w.finish()
+    assert result is not None and result.rows == 2
+    rows = fetch(engine, "servers", order_by="id")
+    assert data(rows) == [
+        {"id": 1, "name": "new 1", "legacy": None},
+        {"id": 2, "name": "new 2", "legacy": None},
+    ]
+    assert not table_exists(engine, "servers__restsync_new")
+
+
+def test_replace_with_a_primary_key_deduplicates_across_batches(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition="replace") as w:
+        w.write([{"id": 1, "v": "a"}, {"id": 2, "v": "a"}])
+        w.write([{"id": 2, "v": "b"}])
+        result = w.finish()
+    assert result is not None and result.rows == 2
+    assert [r["v"] for r in fetch(engine, "t", order_by="id")] == ["a", "b"]
+    assert model(engine, "t").primary_key == ("id",)
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition="replace") as w:
+        w.write([{"id": 3, "v": "c"}])  # a second swap: the key's name is free again (PostgreSQL)
+    assert [r["id"] for r in fetch(engine, "t")] == [3]
+
+
+def test_empty_replace_leaves_an_empty_table_with_the_columns(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TableWriter(engine, resource="r", table="t", disposition="replace") as w:
+        w.write([{"id": 1, "v": "a"}])
+    with TableWriter(engine, resource="r", table="t", disposition="replace") as w:
+        w.write([])
+    assert count(engine, "t") == 0
+    assert {"id", "v", "_restsync_loaded_at"} <= set(model(engine, "t").columns)
+    assert "replaced by an empty table" in caplog.text
+    with TableWriter(engine, resource="r", table="never_loaded", disposition="replace"):
+        pass
+    assert table_exists(engine, "never_loaded") and count(engine, "never_loaded") == 0
+
+
+def test_abort_leaves_the_table_and_drops_the_staging(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="r", table="t", disposition="replace") as w:
+        w.write([{"id": 1}])
+    with (
+        pytest.raises(RuntimeError),
+        TableWriter(engine, resource="r", table="t", disposition="replace") as w,
+    ):
+        w.write([{"id": 2}])
+        raise RuntimeError("the API failed on page 2")
+    assert [r["id"] for r in fetch(engine, "t")] == [1]
+    assert not table_exists(engine, "t__restsync_new")
+
+
+def test_bookkeeping_columns_on_every_row(engine: sa.Engine) -> None:
+    moment = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+    with TableWriter(engine, resource="r", table="t", run_id="scheduled__2024-06-01", loaded_at=moment) as w:
+        w.write([{"a": 1}, {"a": 2}])
+    rows = fetch(engine, "t")
+    assert all(r["_restsync_run_id"] == "scheduled__2024-06-01" for r in rows)
+    assert all(r["_restsync_loaded_at"] == moment for r in rows)
+
+
+def test_checkpoint_is_committed_with_the_batch(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="msgs", table="t", primary_key="id", disposition="merge") as w:
+        assert w.read_checkpoint() is None
+        w.write([{"id": 1}], checkpoint={"cursor": "2024-01-01", "page": 1})
+        assert w.read_checkpoint() == {"cursor": "2024-01-01", "page": 1}
+        w.write([], checkpoint={"cursor": "2024-01-02", "page": 2})
+    reader = TableWriter(engine, resource="msgs", table="t")
+    assert reader.read_checkpoint() == {"cursor": "2024-01-02", "page": 2}
+    assert TableWriter(engine, resource="other", table="t").read_checkpoint() is None
+
+
+def test_replace_checkpoint_waits_for_the_swap(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="r", table="t", disposition="replace") as w:
+        w.write([{"id": 1}], checkpoint={"page": 1})
+        assert w.read_checkpoint() is None
+    assert TableWriter(engine, resource="r", table="t").read_checkpoint() == {"page": 1}
+
+
+def test_missing_primary_key_fails_before_anything_is_written(engine: sa.Engine) -> None:
+    # Reference API 001: primary_key "id" as written, but messages carry MessageID.
+    records = [{"MessageID": "m1", "Subject": "hi", "To": ["a@example.com"]}]
+    writer = TableWriter(engine, resource="messages", table="messages", primary_key="id", disposition="merge")
+    with pytest.raises(MissingPrimaryKeyError) as raised:
+        writer.write(records)
+    message = str(raised.value)
+    assert "'messages'" in message and "id" in message and "MessageID" in message and "Subject" in message
+    assert not table_exists(engine, "messages")
+
+
+def test_primary_key_matches_api_names_after_normalization(engine: sa.Engine) -> None:
+    # Reference API 001's servers carry ID: the configured "id" matches it once normalized.
+    with TableWriter(engine, resource="servers", table="servers", primary_key="id", disposition="merge") as w:
+        w.write([{"ID": 1, "Name": "a"}, {"ID": 2, "Name": "b"}])
+        result = w.write([{"ID": 2, "Name": "B"}])
+    assert result.updated == 1
+    assert model(engine, "servers").primary_key == ("id",)
+
+
+def test_one_record_without_its_key_fails_the_whole_batch(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition="merge") as w:
+        w.write([{"id": 0, "v": "kept"}])
+        batch = [{"id": i, "v": "new"} for i in range(1, 100)]
+        batch[57] = {"v": "no key", "other": 1}
+        with pytest.raises(MissingPrimaryKeyError, match="record 57"):
+            w.write(batch)
+    assert data(fetch(engine, "t")) == [{"id": 0, "v": "kept"}]
+
+
+def test_configuration_errors() -> None:
+    with pytest.raises(ConfigError, match="write_disposition"):
+        parse_write_disposition("upsert")
+    with pytest.raises(ConfigError, match="strategy"):
+        parse_write_disposition({"disposition": "merge", "strategy": "scd2"})
+    assert parse_write_disposition({"disposition": "replace"}) == ("replace", "upsert")
+
+
+def test_replace_keeps_old_columns_nullable_and_makes_the_key_again(engine: sa.Engine) -> None:
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition="merge") as w:
+        w.write([{"id": 1, "v": "a"}])
+    with TableWriter(engine, resource="r", table="t", disposition="replace") as w:
+        w.write([{"v": "no id any more"}])
+    assert data(fetch(engine, "t")) == [{"id": None, "v": "no id any more"}]
+    assert model(engine, "t").primary_key == ()
