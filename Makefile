@@ -29,7 +29,7 @@ test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 demo: install
-	$(BIN)/python -m airflow_provider_restsync.demo
+	$(BIN)/python scripts/demo.py
 
 sandbox: install
 	$(BIN)/python -m airflow_provider_restsync.sandbox --port 8080 --records 1000

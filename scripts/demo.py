@@ -15,8 +15,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from airflow_provider_restsync.config import load_source
 from airflow_provider_restsync.sandbox import SandboxServer
 from airflow_provider_restsync.sandbox.connections import sandbox_environment
+from airflow_provider_restsync.sql.destination import attach_sqlite_schema, create_destination_engine
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = ("mail_testing", "email_delivery", "communications", "inbox_testing", "email_service")
@@ -46,37 +48,35 @@ def main() -> int:
             print(f"    {status} in {time.monotonic() - started:.1f} s")
             if code != 0:
                 failed.append(dag_id)
-    print_tables(airflow_home / "restsync.db")
+    print_tables(airflow_home)
     if failed:
         print(f"\nFailed DAGs: {', '.join(failed)}; logs: {airflow_home / 'logs'}", file=sys.stderr)
         return 1
     return 0
 
 
-def print_tables(database: Path) -> None:
+def print_tables(airflow_home: Path) -> None:
     """The demo's result: every example DAG's task, its table and how many rows it holds."""
-    from airflow_provider_restsync.config import load_source
-    from airflow_provider_restsync.dags import rest_sync_dag  # noqa: F401 - fail early if broken
-
-    engine = sa.create_engine(f"sqlite:///{database}")
+    engine = create_destination_engine(airflow_home=str(airflow_home))
     rows = []
+    for dag_id in EXAMPLE_DAGS:
+        # Each example DAG writes into its own schema: on SQLite, an attached database file.
+        attach_sqlite_schema(engine, dag_id)
     with engine.connect() as conn:
-        tables = set(sa.inspect(conn).get_table_names())
+        inspector = sa.inspect(conn)
         for dag_id in EXAMPLE_DAGS:
-            source = load_source(REPO / "dags" / f"{dag_id}.yaml")
-            for resource in source.selected_resources():
-                # Each DAG writes its own tables; the embedded database is shared, so names are DAG-prefixed.
+            tables = set(inspector.get_table_names(schema=dag_id))
+            for resource in load_source(REPO / "dags" / f"{dag_id}.yaml").selected_resources():
                 table = resource.table_name
-                count = "-"
+                count = "missing"
                 if table in tables:
-                    count = str(
-                        conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar()
-                    )
-                rows.append((dag_id, resource.name, table, count))
+                    query = sa.select(sa.func.count()).select_from(sa.table(table, schema=dag_id))
+                    count = str(conn.execute(query).scalar_one())
+                rows.append((dag_id, resource.name, f"{dag_id}.{table}", count))
     engine.dispose()
     header = ("DAG", "task", "table", "rows")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
-    print(f"\nWhat landed in {database}:\n")
+    print(f"\nWhat landed in {engine.url.database} (schemas attached beside it):\n")
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  " + "  ".join(str(value).ljust(width) for value, width in zip(row, widths, strict=True)))
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -207,7 +208,7 @@ def test_max_table_nesting_flattens_objects_like_dlt(engine: sa.Engine) -> None:
     assert data(fetch(engine, "nested"))[0]["metadata"] == record["Metadata"]
 
 
-def test_schema_is_created_and_used(engine: sa.Engine, caplog: pytest.LogCaptureFixture) -> None:
+def test_schema_is_created_and_used(engine: sa.Engine) -> None:
     name = f"restsync_schema_{uuid.uuid4().hex[:8]}"
     try:
         with TableWriter(
@@ -215,11 +216,8 @@ def test_schema_is_created_and_used(engine: sa.Engine, caplog: pytest.LogCapture
         ) as w:
             w.write([{"id": 1}], checkpoint={"page": 1})
             assert w.read_checkpoint() == {"page": 1}
-        if engine.dialect.name == "sqlite":
-            assert "SQLite has no schemas" in caplog.text
-            assert [r["id"] for r in fetch(engine, "t")] == [1]
-        else:
-            assert [r["id"] for r in fetch(engine, "t", schema=name)] == [1]
+        assert [r["id"] for r in fetch(engine, "t", schema=name)] == [1]
+        assert "t" not in sa.inspect(engine).get_table_names()
     finally:
         if engine.dialect.name == "postgresql":
             with engine.begin() as conn:
@@ -233,3 +231,24 @@ def test_scalar_records_land_in_a_value_column_as_dlt(engine: sa.Engine) -> None
     with TableWriter(engine, resource="r", table="tags") as w:
         w.write(["red", "green"])  # type: ignore[list-item]
     assert [r["value"] for r in fetch(engine, "tags", order_by="value")] == ["green", "red"]
+
+
+def test_a_schema_on_sqlite_is_an_attached_database_beside_the_main_file(tmp_path: Path) -> None:
+    from airflow_provider_restsync.sql.destination import attach_sqlite_schema
+
+    engine = create_destination_engine(url=f"sqlite:///{tmp_path / 'main.db'}")
+    for schema in ("first", "second"):
+        writer = TableWriter(engine, resource="items", table="items", primary_key=["id"], schema=schema)
+        writer.write([{"id": 1, "source": schema}])
+        writer.finish()
+    engine.dispose()
+    assert (tmp_path / "main__first.db").exists() and (tmp_path / "main__second.db").exists()
+    reader = create_destination_engine(url=f"sqlite:///{tmp_path / 'main.db'}")
+    attach_sqlite_schema(reader, "first")
+    attach_sqlite_schema(reader, "second")
+    with reader.connect() as conn:
+        for schema in ("first", "second"):
+            rows = conn.execute(sa.text(f'SELECT id, source FROM "{schema}".items')).all()
+            assert [tuple(r) for r in rows] == [(1, schema)]
+        assert "items" not in sa.inspect(conn).get_table_names()
+    reader.dispose()

@@ -8,6 +8,8 @@ really is transactional (the sqlite3 module would otherwise autocommit DDL).
 from __future__ import annotations
 
 import os
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,46 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         conn.exec_driver_sql(conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "BEGIN"))
 
     return engine
+
+
+# Schemas attached per SQLite engine; each new pooled connection attaches them all.
+_ATTACHED: weakref.WeakKeyDictionary[sa.Engine, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def attach_sqlite_schema(engine: sa.Engine, schema: str) -> None:
+    """Make ``schema`` usable on SQLite: a database file beside the main one, attached under that name.
+
+    dlt lays SQLite datasets out the same way (``<main>__<schema>.db``), so several sources can share one
+    embedded database without their tables colliding. Idempotent; other databases are left alone.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    if not schema or "\x00" in schema:
+        raise ConfigError(f"not a usable schema name: {schema!r}", "destination_schema")
+    attached = _ATTACHED.get(engine)
+    if attached is None:
+        attached = _ATTACHED[engine] = {}
+        event.listen(engine, "connect", _attach_all(attached))
+    if schema in attached:
+        return
+    database = engine.url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        attached[schema] = ":memory:"
+    else:
+        main = Path(database)
+        attached[schema] = str(main.with_name(f"{main.stem}__{schema}{main.suffix or '.db'}"))
+    # Connections already pooled lack the new attachment: let the pool open fresh ones.
+    engine.dispose()
+
+
+def _attach_all(attached: dict[str, str]) -> Callable[[Any, Any], None]:
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for name, path in attached.items():
+            quoted = '"' + name.replace('"', '""') + '"'
+            cursor.execute(f"ATTACH DATABASE ? AS {quoted}", (path,))
+            if path != ":memory:":
+                cursor.execute(f"PRAGMA {quoted}.journal_mode = WAL")
+        cursor.close()
+
+    return _on_connect

@@ -31,6 +31,7 @@ from airflow_provider_restsync.sql import dml, schema
 from airflow_provider_restsync.sql.batch import BatchPreparer, PreparedBatch, Record, parse_hints
 from airflow_provider_restsync.sql.convert import sqlite_timestamp
 from airflow_provider_restsync.sql.ddl import DropTemporaryTable
+from airflow_provider_restsync.sql.destination import attach_sqlite_schema
 from airflow_provider_restsync.sql.dialects import family, transaction, transactional_ddl
 from airflow_provider_restsync.sql.naming import ColumnNames, NamingConvention
 from airflow_provider_restsync.sql.schema import BOOKKEEPING, LOADED_AT, RUN_ID, ColumnSpec, TableModel
@@ -120,8 +121,7 @@ class TableWriter:
                 f"expected a non-negative integer, got {max_table_nesting!r}", "max_table_nesting"
             )
         if schema and self.family == "sqlite":
-            log.warning("resource %r: SQLite has no schemas; schema %r is ignored", resource, schema)
-            schema = None
+            attach_sqlite_schema(engine, schema)
         self.schema = schema
         self.convention = NamingConvention.for_dialect(naming, self.family)
         self.table = self.convention.normalize(table)
