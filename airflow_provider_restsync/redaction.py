@@ -26,10 +26,7 @@ def redact_url(url: str, secret_params: Iterable[str] = (), secret_values: Itera
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [
-                (k, MASK if k.lower() in names or SENSITIVE_PARAM.search(k) else v)
-                for k, v in pairs
-            ],
+            [(k, MASK if k.lower() in names or SENSITIVE_PARAM.search(k) else v) for k, v in pairs],
             safe="*",
         )
     redacted = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

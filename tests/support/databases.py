@@ -13,7 +13,9 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-POSTGRES_ADMIN_URL = os.environ.get("RESTSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "RESTSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 MYSQL_ADMIN_URL = os.environ.get("RESTSYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
