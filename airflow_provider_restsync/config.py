@@ -20,6 +20,13 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
+from airflow_provider_restsync.auth_styles import (
+    API_KEY_LOCATIONS,
+    AUTH_SECRET_KEYS,
+    AUTH_SETTING_KEYS,
+    AUTH_TYPES,
+    ERROR_HANDLER_KEYS,
+)
 from airflow_provider_restsync.errors import ConfigError
 from airflow_provider_restsync.paging import did_you_mean, validate_paginator
 from airflow_provider_restsync.selecting import compile_selector
@@ -69,41 +76,8 @@ _ENDPOINT_KEYS = (
     "error_handler",
 )
 _ENDPOINT_NOT_YET = ("auth",)
-# The keys hooks/retry.py reads (RetryPolicy.with_error_handler); keep the two lists equal.
-_ERROR_HANDLER_KEYS = ("retry_on_status_codes", "max_retries", "backoff_factor", "backoff_max")
 _RESPONSE_ACTION_KEYS = ("status_code", "content", "action")
 
-# The auth block says how to authenticate; the secrets themselves live in the Airflow connection.
-# Types and settings are those the hooks accept (each hook's auth_types and config_keys).
-AUTH_TYPES = (
-    "bearer",
-    "api_key",
-    "apikey",
-    "http_basic",
-    "basic",
-    "oauth2_client_credentials",
-    "oauth2",
-    "none",
-    "noauth",
-    "no_auth",
-)
-AUTH_SECRET_KEYS = ("password", "token", "api_key", "client_secret", "access_token")
-AUTH_SETTING_KEYS = (
-    "type",
-    "name",
-    "location",
-    "username",
-    "client_id",
-    "token_url",
-    "access_token_url",
-    "scopes",
-    "scope",
-    "audience",
-    "client_auth",
-    "access_token_request_data",
-    "default_token_expiration",
-)
-API_KEY_LOCATIONS = ("header", "query", "param", "cookie")
 
 # `{name}` in a path; `{resources.<parent>.<field>}` or `{incremental.<x>}` anywhere.
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -690,7 +664,7 @@ def _parse_error_handler(raw: Any, key_path: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     handler = dict(_mapping(raw, key_path))
-    _check_keys(handler, key_path, _ERROR_HANDLER_KEYS)
+    _check_keys(handler, key_path, ERROR_HANDLER_KEYS)
     codes = handler.get("retry_on_status_codes")
     if codes is not None:
         if not isinstance(codes, list):

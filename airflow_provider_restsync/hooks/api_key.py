@@ -8,6 +8,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 import requests
 from requests.auth import AuthBase
 
+from airflow_provider_restsync.auth_styles import API_KEY
 from airflow_provider_restsync.errors import AuthConfigError
 from airflow_provider_restsync.hooks.base import RestSyncHook
 
@@ -61,11 +62,11 @@ class ApiKeyHook(RestSyncHook):
     ``client.auth.location``; by default the ``Authorization`` header.
     """
 
-    conn_type = "restsync_api_key"
+    conn_type = API_KEY.conn_type
     hook_name = "REST Sync: API key"
-    auth_types = ("api_key", "apikey")
-    config_keys = frozenset({"name", "location"})
-    secret_config_keys = frozenset({"api_key"})
+    auth_types = API_KEY.types
+    config_keys = API_KEY.settings
+    secret_config_keys = API_KEY.secrets
     secret_label = "API key (Password field)"
 
     key_name: str = DEFAULT_KEY_NAME

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from requests.auth import AuthBase, HTTPBasicAuth
 
+from airflow_provider_restsync.auth_styles import BASIC
 from airflow_provider_restsync.errors import AuthConfigError
 from airflow_provider_restsync.hooks.base import RestSyncHook
 
@@ -21,11 +22,11 @@ class BasicAuthHook(RestSyncHook):
     leave the password empty and the login is treated as the secret.
     """
 
-    conn_type = "restsync_basic"
+    conn_type = BASIC.conn_type
     hook_name = "REST Sync: HTTP basic auth"
-    auth_types = ("basic", "http_basic")
-    config_keys = frozenset({"username"})
-    secret_config_keys = frozenset({"password"})
+    auth_types = BASIC.types
+    config_keys = BASIC.settings
+    secret_config_keys = BASIC.secrets
     secret_label = "password"
 
     username: str = ""

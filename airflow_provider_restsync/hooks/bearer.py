@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import requests
 from requests.auth import AuthBase
 
+from airflow_provider_restsync.auth_styles import BEARER
 from airflow_provider_restsync.hooks.base import RestSyncHook
 
 if TYPE_CHECKING:
@@ -30,10 +31,10 @@ class BearerAuth(AuthBase):
 class BearerTokenHook(RestSyncHook):
     """Signs requests with a static bearer token, the connection's password."""
 
-    conn_type = "restsync_bearer"
+    conn_type = BEARER.conn_type
     hook_name = "REST Sync: bearer token"
-    auth_types = ("bearer",)
-    secret_config_keys = frozenset({"token"})
+    auth_types = BEARER.types
+    secret_config_keys = BEARER.secrets
     secret_label = "token (Password field)"
 
     def build_auth(self, conn: Connection | None) -> AuthBase | None:

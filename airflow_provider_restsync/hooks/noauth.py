@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import requests
 
+from airflow_provider_restsync.auth_styles import NO_AUTH
 from airflow_provider_restsync.hooks.base import RestSyncHook
 
 
 class NoAuthHook(RestSyncHook):
     """Sends requests without credentials. Works without a connection: pass ``base_url`` then."""
 
-    conn_type = "restsync_noauth"
+    conn_type = NO_AUTH.conn_type
     hook_name = "REST Sync: no auth (public API)"
-    auth_types = ("none", "noauth", "no_auth")
+    auth_types = NO_AUTH.types
     requires_connection = False
     secret_label = "credentials"
 

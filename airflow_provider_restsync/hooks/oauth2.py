@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
+from airflow_provider_restsync.auth_styles import OAUTH2
 from airflow_provider_restsync.errors import ApiRequestError, AuthConfigError, ConfigError
 from airflow_provider_restsync.hooks.base import RestSyncHook
 from airflow_provider_restsync.hooks.extras import as_float, as_str_list, is_empty
@@ -107,23 +108,11 @@ class OAuth2ClientCredentialsHook(RestSyncHook):
     ``client_secret`` in the form body when ``client_auth`` is ``body`` (as dlt does).
     """
 
-    conn_type = "restsync_oauth2"
+    conn_type = OAUTH2.conn_type
     hook_name = "REST Sync: OAuth2 client credentials"
-    auth_types = ("oauth2_client_credentials", "oauth2")
-    config_keys = frozenset(
-        {
-            "token_url",
-            "access_token_url",
-            "client_id",
-            "scopes",
-            "scope",
-            "audience",
-            "client_auth",
-            "access_token_request_data",
-            "default_token_expiration",
-        }
-    )
-    secret_config_keys = frozenset({"client_secret"})
+    auth_types = OAUTH2.types
+    config_keys = OAUTH2.settings
+    secret_config_keys = OAUTH2.secrets
     secret_label = "client secret (Password field)"
 
     token_url: str = ""

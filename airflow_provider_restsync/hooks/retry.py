@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from airflow_provider_restsync.auth_styles import ERROR_HANDLER_KEYS
 from airflow_provider_restsync.errors import ApiRequestError, ConfigError
 from airflow_provider_restsync.hooks.extras import as_bool, as_float, as_int, as_statuses, plain_extra
 
@@ -29,10 +30,6 @@ DEFAULT_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
 #: POST may create something; this provider only reads, and APIs that take a list query as a POST
 #: body (search endpoints) are read-only, so repeating one is safe. PATCH stays out: it modifies.
 RETRY_METHODS = frozenset(Retry.DEFAULT_ALLOWED_METHODS | {"POST"})
-
-# The keys an endpoint's error_handler block may carry (dlt has no such block; the reference API 003
-# documents one).
-ERROR_HANDLER_KEYS = ("retry_on_status_codes", "max_retries", "backoff_factor", "backoff_max")
 
 
 class RetryAfterTooLongError(ApiRequestError):
