@@ -147,3 +147,34 @@ def test_selected_resources_run_and_the_others_are_skipped(
     assert str(run.state) == "success", states
     assert states.pop("messages") == "success"
     assert set(states.values()) == {"skipped"}
+
+
+@pytest.mark.airflow
+def test_airflow_dags_test_cli_runs_an_example_and_its_output_holds_no_secret(
+    tmp_path: Path, airflow_home: Path
+) -> None:
+    """The query-string key of 002 is in every URL the task requests; the CLI's whole output must lack it."""
+    import os
+    import subprocess
+    import sys
+
+    from airflow_provider_restsync.sandbox import SANDBOX_CREDENTIALS
+
+    env = os.environ.copy()
+    env["RESTSYNC_DESTINATION_CONN_ID"] = DEST_CONN
+    env[f"AIRFLOW_CONN_{DEST_CONN.upper()}"] = json.dumps(
+        {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
+    )
+    # Every request fails once (a 500 or a dropped connection) before it succeeds.
+    faults = FaultConfig(rate=1.0, kinds=("500", "drop"), retry_after=0)
+    with SandboxServer(records=RECORDS, faults=faults) as sandbox:
+        env.update(sandbox_environment({"communications": sandbox.base_url("communications")}))
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        result = subprocess.run(
+            [airflow, "dags", "test", "communications"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert sum(sandbox.stats.faults.values()) > 0
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "communications_data" in output
+    assert SANDBOX_CREDENTIALS["communications"]["api_key"] not in output
