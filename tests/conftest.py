@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-# Airflow reads its home when first imported: point it at a throwaway folder before any test imports it.
+# Airflow reads its home when first imported: point it at a throwaway folder before any test imports it,
+# inside the repo's own airflow_home/ (git-ignored) so nothing of a test run ever reaches ~/airflow.
 REPO = Path(__file__).resolve().parent.parent
-_AIRFLOW_HOME = tempfile.mkdtemp(prefix="restsync-airflow-home-")
+_TEST_HOMES = REPO / "airflow_home" / "test-runs"
+_TEST_HOMES.mkdir(parents=True, exist_ok=True)
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="home-", dir=_TEST_HOMES)
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
