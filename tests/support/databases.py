@@ -36,7 +36,7 @@ def postgres_database() -> Iterator[str]:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except Exception as error:
         admin.dispose()
-        _unreachable("PostgreSQL at 127.0.0.1:5432", error)
+        _unreachable(f"PostgreSQL at {admin.url.render_as_string(hide_password=True)}", error)
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
         yield url
@@ -56,7 +56,7 @@ def mysql_database() -> Iterator[str]:
             conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     except Exception as error:
         admin.dispose()
-        _unreachable("MariaDB at 127.0.0.1:3306", error)
+        _unreachable(f"MariaDB at {admin.url.render_as_string(hide_password=True)}", error)
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
         yield url
