@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -17,6 +18,17 @@ atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+# Two DAG bundles: the example DAGs, and DAGs only the tests run (dag.test() finds a DAG through them).
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": name,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(path)},
+        }
+        for name, path in (("dags-folder", REPO / "dags"), ("test-dags", REPO / "tests" / "dags"))
+    ]
+)
 os.environ.pop("RESTSYNC_DESTINATION_CONN_ID", None)
 
 import pytest  # noqa: E402

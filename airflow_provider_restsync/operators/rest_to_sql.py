@@ -15,9 +15,11 @@ from airflow_provider_restsync.config import ResourceConfig, SourceConfig, load_
 from airflow_provider_restsync.errors import ConfigError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from airflow.sdk import Context
 
     from airflow_provider_restsync.fetch import Page
+    from airflow_provider_restsync.hooks import RestSyncHook, RetryPolicy
 
 DEFAULT_BATCH_SIZE = 10_000
 
@@ -143,78 +145,95 @@ class RestToSqlOperator(BaseOperator):
     def _sync(
         self, source: SourceConfig, resource: ResourceConfig, *, run_id: str, full_refresh: bool
     ) -> SyncSummary:
-        from airflow_provider_restsync.fetch import iter_pages
         from airflow_provider_restsync.hooks import resolve_api_hook
         from airflow_provider_restsync.sql.destination import create_destination_engine
-        from airflow_provider_restsync.sql.write import TableWriter
 
         started = time.monotonic()
         disposition = "replace" if full_refresh else resource.write_disposition
-        table = self.table_name or resource.table_name
-        summary = SyncSummary(resource=resource.name, table=table, disposition=disposition)
+        summary = SyncSummary(
+            resource=resource.name, table=self.table_name or resource.table_name, disposition=disposition
+        )
         hook = resolve_api_hook(
             self.conn_id,
             auth_config=source.client.auth,
             base_url=source.client.base_url,
             headers=source.client.headers,
         )
-        engine = create_destination_engine(conn_id=self.destination_conn_id or None)
         try:
-            base_policy = hook.retry_policy
-
-            def retry_for(res: ResourceConfig) -> Any:
-                return base_policy.with_error_handler(
-                    res.endpoint.error_handler, key_path=f"{res.key_path}.endpoint.error_handler"
-                )
-
-            writer = TableWriter(
-                engine,
-                resource=resource.name,
-                table=table,
-                primary_key=resource.primary_key,
-                disposition=disposition,
-                strategy=resource.merge_strategy,
-                columns=resource.columns,
-                naming=self.naming,
-                max_table_nesting=resource.max_table_nesting,
-                schema=self.destination_schema or None,
-                run_id=run_id,
-            )
-            pages = iter_pages(
-                hook,
-                source,
-                resource.name,
-                max_pages=self.max_pages,
-                params=self.request_params,
-                retry_for=retry_for,
-            )
+            engine = create_destination_engine(conn_id=self.destination_conn_id or None)
             try:
-                for batch, page_count in _batches(pages, self.batch_size):
-                    result = writer.write(batch)
-                    summary.records += len(batch)
-                    summary.pages += page_count
-                    summary.inserted += result.inserted
-                    summary.updated += result.updated
-                    self.log.info(
-                        "%s: %d records from %d pages so far (%d inserted, %d updated)",
-                        resource.name,
-                        summary.records,
-                        summary.pages,
-                        summary.inserted,
-                        summary.updated,
-                    )
-                writer.finish()
-            except BaseException:
-                # Nothing half-written: a replace's staging table goes, merged batches stay committed.
-                writer.abort()
-                raise
+                self._load(hook, engine, source, resource, summary, run_id=run_id)
+            finally:
+                engine.dispose()
         finally:
             summary.requests = hook.stats.requests
             summary.retries = hook.stats.retries
             hook.close()
-            engine.dispose()
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
+
+    def _load(
+        self,
+        hook: RestSyncHook,
+        engine: sa.Engine,
+        source: SourceConfig,
+        resource: ResourceConfig,
+        summary: SyncSummary,
+        *,
+        run_id: str,
+    ) -> None:
+        """Stream the resource's pages into its table, one transaction per batch."""
+        from airflow_provider_restsync.fetch import iter_pages
+        from airflow_provider_restsync.sql.write import TableWriter
+
+        base_policy = hook.retry_policy
+
+        def retry_for(res: ResourceConfig) -> RetryPolicy:
+            return base_policy.with_error_handler(
+                res.endpoint.error_handler, key_path=f"{res.key_path}.endpoint.error_handler"
+            )
+
+        writer = TableWriter(
+            engine,
+            resource=resource.name,
+            table=summary.table,
+            primary_key=resource.primary_key,
+            disposition=summary.disposition,
+            strategy=resource.merge_strategy,
+            columns=resource.columns,
+            naming=self.naming,
+            max_table_nesting=resource.max_table_nesting,
+            schema=self.destination_schema or None,
+            run_id=run_id,
+        )
+        pages = iter_pages(
+            hook,
+            source,
+            resource.name,
+            max_pages=self.max_pages,
+            params=self.request_params,
+            retry_for=retry_for,
+        )
+        try:
+            for batch, page_count in _batches(pages, self.batch_size):
+                result = writer.write(batch)
+                summary.records += len(batch)
+                summary.pages += page_count
+                summary.inserted += result.inserted
+                summary.updated += result.updated
+                self.log.info(
+                    "%s: %d records from %d pages so far (%d inserted, %d updated)",
+                    resource.name,
+                    summary.records,
+                    summary.pages,
+                    summary.inserted,
+                    summary.updated,
+                )
+            writer.finish()
+        except BaseException:
+            # Nothing half-written: a replace's staging table goes; merged batches stay committed.
+            writer.abort()
+            raise
 
 
 def _batches(pages: Iterator[Page], batch_size: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
