@@ -27,8 +27,8 @@ from airflow_provider_restsync.auth_styles import (
     AUTH_TYPES,
     ERROR_HANDLER_KEYS,
 )
-from airflow_provider_restsync.errors import ConfigError
-from airflow_provider_restsync.paging import did_you_mean, validate_paginator
+from airflow_provider_restsync.errors import ConfigError, did_you_mean
+from airflow_provider_restsync.paging import validate_paginator
 from airflow_provider_restsync.selecting import compile_selector
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, Param
 
-from airflow_provider_restsync.config import SourceConfig, load_source
+from airflow_provider_restsync.config import ResourceConfig, SourceConfig, load_source
 from airflow_provider_restsync.errors import ConfigError
 from airflow_provider_restsync.operators.rest_to_sql import RestToSqlOperator
 
@@ -91,7 +91,7 @@ def rest_sync_dag(
                 outlets=[table_asset(resource.table_name, destination_conn_id, destination_schema)],
                 # A parent skipped by the run's resource selection must not skip its children.
                 trigger_rule="none_failed" if resource.parent else "all_success",
-                doc_md=_task_doc(source, resource.name),
+                doc_md=_task_doc(resource),
                 **extra,
             )
         for resource in resources:
@@ -116,8 +116,7 @@ def _check_task_ids(source: SourceConfig) -> None:
             )
 
 
-def _task_doc(source: SourceConfig, name: str) -> str:
-    resource = source.resource(name)
+def _task_doc(resource: ResourceConfig) -> str:
     endpoint = resource.endpoint
     lines = [
         f"Syncs `{endpoint.method} {endpoint.path}` into table `{resource.table_name}`",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
+
 
 class RestSyncError(Exception):
     """Base class of every error this provider raises on purpose."""
@@ -53,3 +56,9 @@ class LoadError(RestSyncError):
 
 class MissingPrimaryKeyError(LoadError):
     """A record lacks a primary-key field; nothing of its batch was written."""
+
+
+def did_you_mean(word: str, choices: Collection[str]) -> str:
+    """`` (did you mean 'offset'?)`` when a choice is close to ``word``, else an empty string."""
+    close = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -14,7 +14,6 @@ Where dlt's defaults are traps this module differs on purpose:
 from __future__ import annotations
 
 import copy
-import difflib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
@@ -24,7 +23,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from airflow_provider_restsync.errors import ConfigError, PagingError
+from airflow_provider_restsync.errors import ConfigError, PagingError, did_you_mean
 from airflow_provider_restsync.redaction import redact_url
 from airflow_provider_restsync.selecting import JsonPath
 
@@ -625,9 +624,3 @@ def _checked(value: Any, param: _Param, key_path: str) -> Any:
             except ValueError as exc:
                 raise ConfigError(str(exc), key_path) from None
     return value
-
-
-def did_you_mean(word: str, choices: Collection[str]) -> str:
-    """`` (did you mean 'offset'?)`` when a choice is close to ``word``, else an empty string."""
-    close = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""

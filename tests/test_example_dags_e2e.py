@@ -49,8 +49,7 @@ def destination(
 ) -> Iterator[str]:
     """The destination connection (a SQLite file or a fresh PostgreSQL database), set in the environment."""
     if request.param == "sqlite":
-        conn = {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
-        monkeypatch.setenv(f"AIRFLOW_CONN_{DEST_CONN.upper()}", json.dumps(conn))
+        use_sqlite_destination(tmp_path, monkeypatch)
         yield DEST_CONN
         return
     pg = request.getfixturevalue("postgres_url")
@@ -64,6 +63,12 @@ def destination(
     }
     monkeypatch.setenv(f"AIRFLOW_CONN_{DEST_CONN.upper()}", json.dumps(conn))
     yield DEST_CONN
+
+
+def use_sqlite_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The destination connection: a fresh SQLite file."""
+    conn = {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{DEST_CONN.upper()}", json.dumps(conn))
 
 
 def sandbox_env(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,8 +119,7 @@ def test_example_dags_survive_injected_faults(
     tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """5% of requests answer 429/5xx, drop the connection or stall: every table still equals the API."""
-    conn = {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{DEST_CONN.upper()}", json.dumps(conn))
+    use_sqlite_destination(tmp_path, monkeypatch)
     faults = FaultConfig(rate=0.05, retry_after=0, slow_seconds=0.05)
     with SandboxServer(records=FAULT_RECORDS, faults=faults) as sandbox:
         sandbox_env(sandbox, monkeypatch)
@@ -138,8 +142,7 @@ def test_example_dags_survive_injected_faults(
 def test_selected_resources_run_and_the_others_are_skipped(
     tmp_path: Path, airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conn = {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{DEST_CONN.upper()}", json.dumps(conn))
+    use_sqlite_destination(tmp_path, monkeypatch)
     with SandboxServer(records=RECORDS) as sandbox:
         sandbox_env(sandbox, monkeypatch)
         run = run_example("inbox_testing", monkeypatch, conf={"resources": ["messages"]})

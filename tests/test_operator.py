@@ -33,6 +33,12 @@ class ItemsApi:
         return Response(200, {"data": page, "total": len(self.items)})
 
 
+def use_items_api(url: str, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``items_api`` connection the DAGs of tests/dags/operator_checks.py call."""
+    conn = {"conn_type": "restsync_bearer", "host": url, "password": token}
+    monkeypatch.setenv("AIRFLOW_CONN_ITEMS_API", json.dumps(conn))
+
+
 def xcom_summary(run: Any, task_id: str) -> Any:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -76,8 +82,7 @@ def test_templated_params_reach_the_api_and_xcom_gets_a_summary_not_records(
 ) -> None:
     api = ItemsApi([{"id": i, "name": f"item {i}"} for i in range(1, 6)])
     with serve(api) as server:
-        conn = {"conn_type": "restsync_bearer", "host": server.url, "password": TOKEN}
-        monkeypatch.setenv("AIRFLOW_CONN_ITEMS_API", json.dumps(conn))
+        use_items_api(server.url, TOKEN, monkeypatch)
         run = example("op_templated").test(logical_date=datetime(2026, 3, 4, tzinfo=timezone.utc))
         seen = [r.param("since") for r in server.requests]
     assert str(run.state) == "success"
@@ -97,8 +102,7 @@ def test_merge_keeps_rows_the_api_dropped_and_full_refresh_replaces_them(
 ) -> None:
     api = ItemsApi([{"id": i, "name": f"item {i}"} for i in range(1, 5)])
     with serve(api) as server:
-        conn = {"conn_type": "restsync_bearer", "host": server.url, "password": TOKEN}
-        monkeypatch.setenv("AIRFLOW_CONN_ITEMS_API", json.dumps(conn))
+        use_items_api(server.url, TOKEN, monkeypatch)
         assert str(example("op_merge").test().state) == "success"
         api.items = [{"id": 2, "name": "renamed"}, {"id": 3, "name": "item 3"}]
         assert str(example("op_merge").test().state) == "success"
@@ -115,8 +119,7 @@ def test_a_wrong_token_fails_the_task_without_writing_or_leaking(
 ) -> None:
     wrong = "wrong-token-77c2d1aa"
     with serve(ItemsApi([{"id": 1, "name": "x"}])) as server:
-        conn = {"conn_type": "restsync_bearer", "host": server.url, "password": wrong}
-        monkeypatch.setenv("AIRFLOW_CONN_ITEMS_API", json.dumps(conn))
+        use_items_api(server.url, wrong, monkeypatch)
         run = example("op_unauthorized").test()
     assert str(run.state) == "failed"
     captured = capfd.readouterr()

@@ -246,7 +246,7 @@ def _batches(pages: Iterator[Page], batch_size: int) -> Iterator[tuple[list[dict
         if len(batch) >= batch_size:
             yield batch, page_count
             batch, page_count = [], 0
-    if batch or page_count:
+    if batch:
         yield batch, page_count
 
 

@@ -73,10 +73,3 @@ def by_key(rows: Iterable[Mapping[str, Any]], key: Sequence[str]) -> dict[tuple[
     for row in rows:
         keyed[tuple(row[k] for k in key)] = {k: v for k, v in row.items() if v is not None}
     return keyed
-
-
-def bookkeeping(engine: sa.Engine, table: str, schema: str | None = None) -> list[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        reflected = sa.Table(table, sa.MetaData(), schema=schema, autoload_with=conn)
-        columns = [c for c in reflected.columns if c.name.startswith(BOOKKEEPING_PREFIX)]
-        return [tuple(row) for row in conn.execute(sa.select(*columns))]
