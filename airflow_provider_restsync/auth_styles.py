@@ -1,37 +1,117 @@
-"""The auth styles a source's ``client.auth`` block can name: one table that config and hooks share.
+"""The auth styles a source's ``client.auth`` block can name: one table that config, hooks and Airflow share.
 
-No Airflow imports here: config validates against this table at DAG parse time, and each hook class
-takes its type names and keys from its entry.
+No Airflow imports here: config validates against this table at DAG parse time, Airflow builds the
+connection forms from it at start-up (through ``get_provider_info``), and each hook class takes its
+connection type, names and keys from its entry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_HOOKS = "airflow_provider_restsync.hooks"
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One extra on a connection form (stored as ``extra__<conn_type>__<name>``).
+
+    :param json_type: ``string``, ``number``, ``integer``, ``boolean`` or ``object``; the field may be empty.
+    :param default: what the form shows before anyone types.
+    :param enum: the allowed values, None (empty) included.
+    """
+
+    label: str
+    description: str
+    json_type: str
+    default: Any = None
+    enum: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
 class AuthStyle:
-    """One auth style: its connection type, the ``client.auth.type`` names, and the keys it reads.
+    """One auth style: its connection type and hook, the ``client.auth.type`` names, keys and form.
 
+    :param types: the ``client.auth.type`` names; the first is the canonical one.
+    :param hook_class: the dotted path of the hook class that handles the connection type.
+    :param hook_name: the name the Airflow UI shows for the connection type.
     :param settings: keys of ``client.auth`` that configure it (never secret).
     :param secrets: keys dlt puts secrets under; here they must be empty, the values live in the connection.
+    :param form_fields: the style's own extras, shown before the ones every style has.
+    :param hidden_fields: standard fields the form hides beyond schema and port (``login``, ``password``).
+    :param labels: standard fields relabelled (``{"password": "API key"}``); host is always "Base URL".
+    :param placeholders: hints inside empty fields, standard ones or the style's extras.
     """
 
     conn_type: str
     types: tuple[str, ...]
+    hook_class: str
+    hook_name: str
     settings: frozenset[str] = frozenset()
     secrets: frozenset[str] = frozenset()
+    form_fields: Mapping[str, FormField] = field(default_factory=dict, hash=False)
+    hidden_fields: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    placeholders: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
-BASIC = AuthStyle("restsync_basic", ("basic", "http_basic"), frozenset({"username"}), frozenset({"password"}))
-API_KEY = AuthStyle(
-    "restsync_api_key", ("api_key", "apikey"), frozenset({"name", "location"}), frozenset({"api_key"})
+BASIC = AuthStyle(
+    conn_type="restsync_basic",
+    types=("basic", "http_basic"),
+    hook_class=f"{_HOOKS}.basic.BasicAuthHook",
+    hook_name="REST Sync: HTTP basic auth",
+    settings=frozenset({"username"}),
+    secrets=frozenset({"password"}),
+    labels={"login": "Username", "password": "Password"},
+    placeholders={
+        "login": "api",
+        "password": "the password, or the API key for APIs that take it as password",
+    },
 )
-BEARER = AuthStyle("restsync_bearer", ("bearer",), secrets=frozenset({"token"}))
+API_KEY = AuthStyle(
+    conn_type="restsync_api_key",
+    types=("api_key", "apikey"),
+    hook_class=f"{_HOOKS}.api_key.ApiKeyHook",
+    hook_name="REST Sync: API key",
+    settings=frozenset({"name", "location"}),
+    secrets=frozenset({"api_key"}),
+    form_fields={
+        "key_name": FormField(
+            "Key name",
+            "Header or query parameter that carries the key (e.g. api_key).",
+            "string",
+            "Authorization",
+        ),
+        "key_location": FormField(
+            "Key location",
+            "header, query (query string) or cookie.",
+            "string",
+            "header",
+            enum=("header", "query", "cookie", None),
+        ),
+    },
+    hidden_fields=("login",),
+    labels={"password": "API key"},
+    placeholders={"password": "the API key", "key_name": "api_key", "key_location": "header"},
+)
+BEARER = AuthStyle(
+    conn_type="restsync_bearer",
+    types=("bearer",),
+    hook_class=f"{_HOOKS}.bearer.BearerTokenHook",
+    hook_name="REST Sync: bearer token",
+    secrets=frozenset({"token"}),
+    hidden_fields=("login",),
+    labels={"password": "Token"},
+    placeholders={"password": "sent as Authorization: Bearer"},
+)
 OAUTH2 = AuthStyle(
-    "restsync_oauth2",
-    ("oauth2_client_credentials", "oauth2"),
-    frozenset(
+    conn_type="restsync_oauth2",
+    types=("oauth2_client_credentials", "oauth2"),
+    hook_class=f"{_HOOKS}.oauth2.OAuth2ClientCredentialsHook",
+    hook_name="REST Sync: OAuth2 client credentials",
+    settings=frozenset(
         {
             "token_url",
             "access_token_url",
@@ -44,15 +124,41 @@ OAUTH2 = AuthStyle(
             "default_token_expiration",
         }
     ),
-    frozenset({"client_secret", "access_token"}),
+    secrets=frozenset({"client_secret", "access_token"}),
+    form_fields={
+        "token_url": FormField(
+            "Token URL", "The authorization server's token endpoint (required).", "string"
+        ),
+        "scopes": FormField("Scopes", "Space- or comma-separated scopes to ask for.", "string"),
+        "audience": FormField("Audience", "Sent as 'audience' when the server wants one.", "string"),
+        "client_auth": FormField(
+            "Client authentication",
+            "basic: client id and secret as HTTP basic auth; body: in the form body.",
+            "string",
+            "basic",
+            enum=("basic", "body", None),
+        ),
+    },
+    labels={"login": "Client ID", "password": "Client secret"},
+    placeholders={
+        "login": "client id",
+        "password": "client secret",
+        "token_url": "https://auth.example.com/oauth/token",
+        "scopes": "read:messages read:servers",
+    },
 )
-NO_AUTH = AuthStyle("restsync_noauth", ("none", "noauth", "no_auth"))
+NO_AUTH = AuthStyle(
+    conn_type="restsync_noauth",
+    types=("none", "noauth", "no_auth"),
+    hook_class=f"{_HOOKS}.noauth.NoAuthHook",
+    hook_name="REST Sync: no auth (public API)",
+    hidden_fields=("login", "password"),
+)
 
 AUTH_STYLES: tuple[AuthStyle, ...] = (BASIC, API_KEY, BEARER, OAUTH2, NO_AUTH)
+STYLES_BY_CONN_TYPE: Mapping[str, AuthStyle] = {style.conn_type: style for style in AUTH_STYLES}
 AUTH_TYPES: tuple[str, ...] = tuple(name for style in AUTH_STYLES for name in style.types)
 AUTH_SETTING_KEYS: tuple[str, ...] = ("type", *sorted(set().union(*(s.settings for s in AUTH_STYLES))))
 AUTH_SECRET_KEYS: tuple[str, ...] = tuple(sorted(set().union(*(s.secrets for s in AUTH_STYLES))))
+#: Where an API key can go; dlt's ``param`` is its older name for ``query``.
 API_KEY_LOCATIONS = ("header", "query", "param", "cookie")
-
-#: The keys of an endpoint's ``error_handler`` block (not a dlt key: reference API 003 documents it).
-ERROR_HANDLER_KEYS = ("retry_on_status_codes", "max_retries", "backoff_factor", "backoff_max")

@@ -1,10 +1,10 @@
-"""Keep secrets out of URLs and text that reach logs, exceptions and XComs."""
+"""Keep secrets out of URLs and text that reach logs, exceptions and XComs: every redaction rule is here."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -13,6 +13,11 @@ SENSITIVE_PARAM = re.compile(
     r"(api[_-]?key|apikey|token|access[_-]?token|secret|password|passwd|auth|signature|sig|key)$",
     re.IGNORECASE,
 )
+
+# name=value inside a query string, wherever it appears in a text (full URL, a bare path, a repr).
+_QUERY_PAIR = re.compile(r"(?P<lead>[?&])(?P<name>[^=&?#\s'\"]+)=(?P<value>[^&#\s'\"]*)")
+# user:password@ in a URL.
+_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
 
 
 def redact_url(url: str, secret_params: Iterable[str] = (), secret_values: Iterable[str] = ()) -> str:
@@ -35,11 +40,34 @@ def redact_url(url: str, secret_params: Iterable[str] = (), secret_values: Itera
 
 def redact_text(text: str, secret_values: Iterable[str]) -> str:
     """Replace every occurrence of each secret value (and its URL-encoded form) in ``text``."""
-    from urllib.parse import quote, quote_plus
-
     for value in secret_values:
         if not value:
             continue
         for form in {value, quote(value, safe=""), quote_plus(value)}:
             text = text.replace(form, MASK)
     return text
+
+
+def redact_secrets(text: str, values: Iterable[str] = (), param_names: Iterable[str] = ()) -> str:
+    """Return ``text`` with secret values, secret query parameters and URL credentials replaced by ``***``.
+
+    Unlike :func:`redact_url` this works on any text (a log line, an exception message, a bare path).
+
+    :param text: any text: a URL, a path with a query, a log message, an exception message.
+    :param values: secret values, replaced wherever they appear (also URL-encoded).
+    :param param_names: query parameters whose values are secret, on top of the usual suspects
+        (``api_key``, ``token``, ``secret``, ... see :data:`SENSITIVE_PARAM`).
+    """
+    # Longest first, so a secret that contains another one is replaced whole.
+    ordered = sorted({value for value in values if value}, key=len, reverse=True)
+    text = redact_text(text, ordered)
+    names = {name.lower() for name in param_names}
+
+    def _pair(match: re.Match[str]) -> str:
+        name = unquote(match.group("name"))
+        if name.lower() in names or SENSITIVE_PARAM.search(name):
+            return f"{match.group('lead')}{match.group('name')}={MASK}"
+        return match.group(0)
+
+    text = _QUERY_PAIR.sub(_pair, text)
+    return _USERINFO.sub(lambda match: f"{match.group('scheme')}{MASK}@", text)

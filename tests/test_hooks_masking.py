@@ -13,7 +13,8 @@ from structlog.testing import capture_logs
 
 from airflow_provider_restsync.errors import ApiRequestError
 from airflow_provider_restsync.hooks import resolve_api_hook
-from airflow_provider_restsync.hooks.masking import LIBRARY_LOGGERS, REGISTRY, redact_secrets
+from airflow_provider_restsync.hooks.masking import LIBRARY_LOGGERS, REGISTRY
+from airflow_provider_restsync.redaction import redact_secrets
 from tests.support.http import Request, Response, serve
 from tests.support.oauth_server import OAuthServer
 

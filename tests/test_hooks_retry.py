@@ -14,8 +14,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_restsync.errors import ApiRequestError, ConfigError
-from airflow_provider_restsync.hooks import NoAuthHook, RetryPolicy, resolve_api_hook
-from airflow_provider_restsync.hooks.retry import RETRY_METHODS, RestSyncRetry, RetryAfterTooLongError
+from airflow_provider_restsync.hooks import NoAuthHook, RetryOverrides, RetryPolicy, resolve_api_hook
+from airflow_provider_restsync.hooks.retry import (
+    ERROR_HANDLER_KEYS,
+    RETRY_METHODS,
+    RestSyncRetry,
+    RetryAfterTooLongError,
+)
 from tests.support.http import LoopbackServer, Request, Response, serve
 
 FAST = RetryPolicy(backoff_factor=0.01)
@@ -91,20 +96,101 @@ def test_from_extra_rejects_nonsense_with_the_key() -> None:
 
 def test_error_handler_overrides_per_endpoint() -> None:
     block = {"retry_on_status_codes": [429], "max_retries": 2, "backoff_factor": 5}
-    policy = RetryPolicy().with_error_handler(block)
+    overrides = RetryOverrides.parse(block, "resources[0].endpoint.error_handler")
+    assert overrides == RetryOverrides(statuses=(429,), max_retries=2, backoff_factor=5.0)
+    policy = RetryPolicy().with_overrides(overrides)
     assert (policy.statuses, policy.max_retries, policy.backoff_factor) == ((429,), 2, 5.0)
     assert policy.backoff_max == 120.0 and policy.timeout == (10.0, 60.0)
-    assert RetryPolicy().with_error_handler(None) == RetryPolicy()
-    assert RetryPolicy().with_error_handler({"backoff_max": 10}).backoff_max == 10.0
+    assert RetryOverrides.parse(None, "error_handler") is None
+    assert RetryPolicy().with_overrides(None) == RetryPolicy()
+    assert RetryPolicy().with_overrides(RetryOverrides.parse({"max_retries": None}, "eh")) == RetryPolicy()
+    ten = RetryOverrides.parse({"backoff_max": 10}, "eh")
+    assert RetryPolicy().with_overrides(ten).backoff_max == 10.0
+    assert set(ERROR_HANDLER_KEYS) == {
+        "retry_on_status_codes",
+        "max_retries",
+        "backoff_factor",
+        "backoff_max",
+    }
 
 
 def test_error_handler_unknown_key_names_its_path() -> None:
     with pytest.raises(ConfigError) as raised:
-        RetryPolicy().with_error_handler(
-            {"retry_on_status": [429]}, key_path="resources[0].endpoint.error_handler"
-        )
+        RetryOverrides.parse({"retry_on_status": [429]}, "resources[0].endpoint.error_handler")
     assert raised.value.key_path == "resources[0].endpoint.error_handler.retry_on_status"
-    assert "retry_on_status_codes" in str(raised.value)
+    assert "did you mean 'retry_on_status_codes'?" in str(raised.value)
+
+
+EH = "resources[2].endpoint.error_handler"
+
+
+@pytest.mark.parametrize(
+    ("block", "key_path", "says"),
+    [
+        ({"backoff_max": 0}, f"{EH}.backoff_max", "greater than 0"),  # bug 5: failed only at run time
+        ({"backoff_max": -1.5}, f"{EH}.backoff_max", "greater than 0"),
+        ({"backoff_max": math.nan}, f"{EH}.backoff_max", "greater than 0"),
+        ({"backoff_max": "60"}, f"{EH}.backoff_max", "greater than 0"),
+        ({"backoff_factor": -1}, f"{EH}.backoff_factor", "at least 0"),
+        ({"backoff_factor": math.inf}, f"{EH}.backoff_factor", "at least 0"),
+        ({"backoff_factor": True}, f"{EH}.backoff_factor", "at least 0"),
+        ({"max_retries": -1}, f"{EH}.max_retries", "whole number"),
+        ({"max_retries": 1.5}, f"{EH}.max_retries", "whole number"),
+        ({"max_retries": True}, f"{EH}.max_retries", "whole number"),
+        ({"max_retries": "3"}, f"{EH}.max_retries", "whole number"),
+        ({"retry_on_status_codes": [429, 99]}, f"{EH}.retry_on_status_codes[1]", "not an HTTP status code"),
+        ({"retry_on_status_codes": [503, 429, 600]}, f"{EH}.retry_on_status_codes[2]", "not an HTTP status"),
+        ({"retry_on_status_codes": [True]}, f"{EH}.retry_on_status_codes[0]", "not an HTTP status code"),
+        ({"retry_on_status_codes": ["429"]}, f"{EH}.retry_on_status_codes[0]", "not an HTTP status code"),
+        ({"retry_on_status_codes": 429}, f"{EH}.retry_on_status_codes", "must be a list"),
+        ({"max_retry": 2}, f"{EH}.max_retry", "did you mean 'max_retries'?"),
+        ({"backof_max": 2}, f"{EH}.backof_max", "did you mean 'backoff_max'?"),
+        (["max_retries"], EH, "must be a mapping"),
+    ],
+)
+def test_error_handler_errors_name_the_full_key_path(block: object, key_path: str, says: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        RetryOverrides.parse(block, EH)
+    assert raised.value.key_path == key_path
+    assert says in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        RetryPolicy(),
+        RetryPolicy(statuses=(), max_retries=0, backoff_factor=0, backoff_max=0.001),
+        RetryPolicy(statuses=(418,), max_retries=10, backoff_factor=60, backoff_max=3600, read_timeout=1),
+    ],
+)
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"retry_on_status_codes": [], "max_retries": 0, "backoff_factor": 0, "backoff_max": 0.001},
+        {"retry_on_status_codes": [100, 599, 599], "max_retries": 50, "backoff_factor": 0.5},
+        {"backoff_max": 1e9},
+        {},
+    ],
+)
+def test_every_parsed_override_applies_to_every_valid_policy(
+    base: RetryPolicy, block: dict[str, object]
+) -> None:
+    overrides = RetryOverrides.parse(block, EH)
+    policy = base.with_overrides(overrides)
+    assert policy.timeout == base.timeout and policy.respect_retry_after == base.respect_retry_after
+    if "retry_on_status_codes" in block:
+        assert policy.statuses == tuple(dict.fromkeys(block["retry_on_status_codes"]))  # type: ignore[call-overload]
+    if "max_retries" in block:
+        assert policy.max_retries == block["max_retries"]
+    policy.to_urllib3()  # and urllib3 takes it
+
+
+def test_code_built_overrides_follow_the_same_rules() -> None:
+    assert RetryOverrides(statuses=(503, 429, 503)).statuses == (503, 429)
+    with pytest.raises(ConfigError, match="greater than 0"):
+        RetryOverrides(backoff_max=0)
+    with pytest.raises(ConfigError, match="not an HTTP status"):
+        RetryOverrides(statuses=(1000,))
 
 
 def test_to_urllib3_carries_the_policy() -> None:
@@ -252,8 +338,8 @@ def test_connection_refused_is_a_clear_error() -> None:
 
 
 def test_endpoint_error_handler_retries_only_its_statuses(fast_hook: Callable[..., NoAuthHook]) -> None:
-    endpoint = RetryPolicy(backoff_factor=0.01).with_error_handler(
-        {"retry_on_status_codes": [429], "max_retries": 2, "backoff_factor": 0.01}
+    endpoint = RetryOverrides.parse(
+        {"retry_on_status_codes": [429], "max_retries": 2, "backoff_factor": 0.01}, EH
     )
     with serve(_scripted(Response(500, {"error": "boom"}))) as server:
         hook = fast_hook(server)
@@ -270,7 +356,7 @@ def test_endpoint_error_handler_retries_only_its_statuses(fast_hook: Callable[..
 
 
 def test_unlisted_503_with_retry_after_is_not_retried(fast_hook: Callable[..., NoAuthHook]) -> None:
-    endpoint = FAST.with_error_handler({"retry_on_status_codes": [429]})
+    endpoint = RetryOverrides(statuses=(429,))
     with serve(_scripted(Response(503, headers={"Retry-After": "1"}), Response(200))) as server:
         hook = fast_hook(server)
         assert hook.request("GET", "/", retry=endpoint, raise_for_status=False).status_code == 503
@@ -303,7 +389,7 @@ def test_retry_settings_from_connection_extras(monkeypatch: pytest.MonkeyPatch) 
     assert raised.value.status == 418 and raised.value.attempts == 2
 
 
-def test_per_call_policy_shares_the_sessions_connection_pool(fast_hook: Callable[..., NoAuthHook]) -> None:
+def test_per_endpoint_policies_share_one_connection_pool(fast_hook: Callable[..., NoAuthHook]) -> None:
     answers = {"/a": [Response(503), Response(200, {})], "/b": [Response(503), Response(200, {})]}
 
     def handler(request: Request) -> Response:
@@ -314,7 +400,7 @@ def test_per_call_policy_shares_the_sessions_connection_pool(fast_hook: Callable
         session = hook.get_conn()
         adapter = session.get_adapter(server.url)
         assert isinstance(adapter, HTTPAdapter)
-        no_retries = FAST.with_error_handler({"max_retries": 0})
+        no_retries = RetryOverrides(max_retries=0)
         assert hook.request("GET", "/a", retry=no_retries, raise_for_status=False).status_code == 503
         assert hook.request("GET", "/b").status_code == 200  # the hook's default policy retried
         assert hook.request("GET", "/a", retry=no_retries).status_code == 200
@@ -322,7 +408,7 @@ def test_per_call_policy_shares_the_sessions_connection_pool(fast_hook: Callable
         assert hook.get_conn() is session and session.get_adapter(server.url) is adapter
         (pool_key,) = adapter.poolmanager.pools.keys()
         assert adapter.poolmanager.pools[pool_key].num_connections == 1  # one keep-alive connection
-        # Outside a call the adapter is back on the hook's default Retry.
+        # The default policy's session keeps the default Retry whatever the endpoints use.
         assert adapter.max_retries.total == 3
 
 
@@ -343,3 +429,91 @@ def test_raise_for_status_on_a_plain_response(fast_hook: Callable[..., NoAuthHoo
         with pytest.raises(ApiRequestError, match="Check the endpoint path") as raised:
             hook.raise_for_status(response)
     assert raised.value.attempts == 1 and raised.value.body_excerpt == '{"error": "no such path"}'
+
+
+# -- per-endpoint overrides on one hook ---------------------------------------------------------------
+
+
+def _fails(times: int, failure: Response) -> Callable[[Request], Response]:
+    """Answer ``failure`` ``times`` times, then 200 forever."""
+    return _scripted(*[failure] * times, Response(200, {"ok": True}))
+
+
+@pytest.mark.parametrize(
+    "failure", [Response(503), Response(drop_connection=True)], ids=["status 503", "dropped connection"]
+)
+@pytest.mark.parametrize("times", [1, 3])
+def test_endpoint_overrides_retry_what_the_server_failed(
+    fast_hook: Callable[..., NoAuthHook], failure: Response, times: int
+) -> None:
+    with serve(_fails(times, failure)) as server:
+        hook = fast_hook(server, RetryPolicy(max_retries=0, backoff_factor=0.01))  # the default: no retries
+        response = hook.request("GET", "/v1/items", retry=RetryOverrides(max_retries=3))
+        assert response.json() == {"ok": True}
+        assert len(server.requests) == times + 1
+        assert (hook.stats.requests, hook.stats.retries, hook.stats.attempts) == (1, times, times + 1)
+
+
+@pytest.mark.parametrize(
+    "failure", [Response(503), Response(drop_connection=True)], ids=["status 503", "dropped connection"]
+)
+def test_endpoint_overrides_that_run_out_count_every_attempt(
+    fast_hook: Callable[..., NoAuthHook], failure: Response
+) -> None:
+    with serve(_scripted(failure)) as server:
+        hook = fast_hook(server)
+        with pytest.raises(ApiRequestError) as raised:
+            hook.request("GET", "/v1/items", retry=RetryOverrides(max_retries=2))
+        assert len(server.requests) == 3
+    assert raised.value.attempts == 3 and "after 3 attempts" in str(raised.value)
+    assert (hook.stats.requests, hook.stats.retries, hook.stats.attempts) == (1, 2, 3)
+
+
+def test_two_policies_used_alternately_do_not_leak(fast_hook: Callable[..., NoAuthHook]) -> None:
+    only_429 = RetryOverrides(statuses=(429,), max_retries=1)
+    with serve(_scripted(Response(503))) as server:
+        hook = fast_hook(server)
+        for _ in range(2):
+            with pytest.raises(ApiRequestError) as endpoint:
+                hook.request("GET", "/a", retry=only_429)
+            assert endpoint.value.attempts == 1 and "retries exhausted" not in str(endpoint.value)
+            with pytest.raises(ApiRequestError) as default:
+                hook.request("GET", "/b")
+            assert default.value.attempts == 4
+            assert (
+                "retries exhausted: retry on 429, 500, 502, 503, 504 and broken connections up to 3 "
+                in str(default.value)
+            )
+        assert [r.path for r in server.requests] == ["/a", *["/b"] * 4, "/a", *["/b"] * 4]
+    assert (hook.stats.requests, hook.stats.retries) == (4, 6)
+
+
+def test_two_policies_from_two_threads_keep_their_own_counts(fast_hook: Callable[..., NoAuthHook]) -> None:
+    rounds = 8
+    with serve(_scripted(Response(503))) as server:
+        hook = fast_hook(server)
+        attempts: dict[str, list[int]] = {"none": [], "two": []}
+
+        def run(name: str, overrides: RetryOverrides) -> None:
+            for _ in range(rounds):
+                try:
+                    hook.request("GET", f"/{name}", retry=overrides)
+                except ApiRequestError as exc:
+                    attempts[name].append(exc.attempts)
+
+        threads = [
+            threading.Thread(target=run, args=("none", RetryOverrides(max_retries=0))),
+            threading.Thread(target=run, args=("two", RetryOverrides(max_retries=2))),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seen = [r.path for r in server.requests]
+    assert attempts == {"none": [1] * rounds, "two": [3] * rounds}
+    assert (seen.count("/none"), seen.count("/two")) == (rounds, 3 * rounds)
+    assert (hook.stats.requests, hook.stats.retries, hook.stats.attempts) == (
+        2 * rounds,
+        2 * rounds,
+        len(seen),
+    )

@@ -9,8 +9,9 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_restsync.auth_styles import AUTH_STYLES
 from airflow_provider_restsync.errors import AuthConfigError
-from airflow_provider_restsync.hooks.retry import RetryPolicy
+from airflow_provider_restsync.hooks.retry import RetryOverrides, RetryPolicy
 
 if TYPE_CHECKING:
     from airflow_provider_restsync.hooks.api_key import ApiKeyHook
@@ -28,6 +29,7 @@ __all__ = [
     "OAuth2ClientCredentialsHook",
     "RequestStats",
     "RestSyncHook",
+    "RetryOverrides",
     "RetryPolicy",
     "hook_class_for_auth_type",
     "hook_classes",
@@ -57,11 +59,11 @@ def __getattr__(name: str) -> Any:
 
 def hook_classes() -> dict[str, type[RestSyncHook]]:
     """Return the hook class of each of the five connection types, keyed by connection type."""
-    for module in ("basic", "api_key", "bearer", "oauth2", "noauth"):
-        importlib.import_module(f"{__name__}.{module}")
-    from airflow_provider_restsync.hooks.base import HOOK_CLASSES
-
-    return dict(HOOK_CLASSES)
+    classes: dict[str, type[RestSyncHook]] = {}
+    for style in AUTH_STYLES:
+        module, _, name = style.hook_class.rpartition(".")
+        classes[style.conn_type] = getattr(importlib.import_module(module), name)
+    return classes
 
 
 def hook_class_for_auth_type(auth_type: str) -> type[RestSyncHook]:

@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 import requests
 from requests.auth import AuthBase
 
-from airflow_provider_restsync.auth_styles import API_KEY
+from airflow_provider_restsync.auth_styles import API_KEY, API_KEY_LOCATIONS
 from airflow_provider_restsync.errors import AuthConfigError
 from airflow_provider_restsync.hooks.base import RestSyncHook
 
@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 DEFAULT_KEY_NAME = "Authorization"
-# dlt's names: "param" is its older name for the query string.
-LOCATIONS = {"header": "header", "query": "query", "param": "query", "cookie": "cookie"}
 
 
 def _without_param(url: str, name: str) -> str:
@@ -62,11 +60,7 @@ class ApiKeyHook(RestSyncHook):
     ``client.auth.location``; by default the ``Authorization`` header.
     """
 
-    conn_type = API_KEY.conn_type
-    hook_name = "REST Sync: API key"
-    auth_types = API_KEY.types
-    config_keys = API_KEY.settings
-    secret_config_keys = API_KEY.secrets
+    style = API_KEY
     secret_label = "API key (Password field)"
 
     key_name: str = DEFAULT_KEY_NAME
@@ -76,8 +70,9 @@ class ApiKeyHook(RestSyncHook):
         key = self._require_secret(conn)
         name = str(self._setting(extra="key_name", config="name", default=DEFAULT_KEY_NAME)).strip()
         raw_location = self._setting(extra="key_location", config="location", default="header")
-        location = LOCATIONS.get(str(raw_location).strip().lower())
-        if location is None:
+        location = str(raw_location).strip().lower()
+        location = "query" if location == "param" else location  # dlt's older name
+        if location not in API_KEY_LOCATIONS:
             raise AuthConfigError(
                 f"key location {raw_location!r} is not one of header, query, cookie "
                 "(connection extra key_location or client.auth.location)",

@@ -1,12 +1,16 @@
-"""The hook every auth style shares: one Session with one retrying adapter, redaction and clear errors."""
+"""The hook every auth style shares: a Session per retry policy over one connection pool, and redaction.
+
+A request goes straight down: :meth:`RestSyncHook.request` resolves the endpoint's policy, picks that
+policy's Session (built once; every Session has the same headers, TLS, auth and connection pool), and
+reads what happened from urllib3's ``Retry`` history. Error messages are in :mod:`.messages`.
+"""
 
 from __future__ import annotations
 
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,36 +18,27 @@ import requests
 from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 from airflow_provider_restsync import __version__
+from airflow_provider_restsync.auth_styles import STYLES_BY_CONN_TYPE, AuthStyle
 from airflow_provider_restsync.errors import ApiRequestError, AuthConfigError, ConfigError, RestSyncError
+from airflow_provider_restsync.hooks import messages
 from airflow_provider_restsync.hooks.extras import as_headers, as_verify, is_empty, plain_extra
-from airflow_provider_restsync.hooks.masking import (
-    REGISTRY,
-    install_log_filter,
-    mask_with_airflow,
-    redact_secrets,
+from airflow_provider_restsync.hooks.masking import REGISTRY, install_log_filter, mask_with_airflow
+from airflow_provider_restsync.hooks.retry import (
+    RetryAfterTooLongError,
+    RetryEvent,
+    RetryOverrides,
+    RetryPolicy,
+    failed_attempts,
+    retries_of,
+    served_by,
 )
-from airflow_provider_restsync.hooks.retry import RetryAfterTooLongError, RetryEvent, RetryPolicy
+from airflow_provider_restsync.redaction import redact_secrets
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
     from urllib3.util.retry import Retry
-
-#: Every auth style's hook class by connection type, filled in as the classes are defined.
-HOOK_CLASSES: dict[str, type[RestSyncHook]] = {}
-
-#: How much of an error response's body goes into the exception.
-BODY_EXCERPT_CHARS = 500
 
 # Header names whose values are credentials even when they come from the "headers" extra.
 _SECRET_HEADER = re.compile(r"(authorization|token|secret|api[_-]?key|apikey|password|cookie)", re.I)
@@ -56,56 +51,37 @@ class RequestStats:
 
     Every call counts once in ``requests`` whatever its outcome; each repeated attempt counts in
     ``retries``, so ``attempts == requests + retries`` HTTP requests were sent. OAuth2 token requests
-    are not counted.
+    are not counted. Safe to update from several threads.
     """
 
     requests: int = 0
     retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def attempts(self) -> int:
         """HTTP requests actually sent, first attempts and retries."""
         return self.requests + self.retries
 
-
-@dataclass
-class _Call:
-    """The request in flight in this context: which Retry the adapter uses, where retries are tallied."""
-
-    method: str
-    url: str  # redacted
-    retry: Retry
-    adapter: HTTPAdapter | None
-    counted: bool
-    retries: int = 0
+    def record(self, retries: int) -> None:
+        """Count one call and the retries it took."""
+        with self._lock:
+            self.requests += 1
+            self.retries += retries
 
 
-_CURRENT_CALL: ContextVar[_Call | None] = ContextVar("restsync_current_call", default=None)
+class _PolicyAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` that runs one policy's ``Retry``, with the policy's timeouts as the default.
 
-
-class _RetryAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` whose ``Retry`` can differ per call while every call shares one pool.
-
-    A per-endpoint retry policy must not cost a second connection pool (and its keep-alive
-    connections), so instead of a second adapter the call in flight names its ``Retry`` in a
-    ContextVar, which this adapter reads where urllib3 is handed ``max_retries``. ContextVars are per
-    thread and per task, so concurrent calls cannot see each other's policy.
+    :param pool_of: an adapter whose connection pool to use. urllib3 takes the ``Retry`` per request,
+        not per pool, so all of a hook's policies share one pool and its keep-alive connections.
     """
 
-    def __init__(self, retry: Retry, timeout: tuple[float, float]) -> None:
-        self.default_timeout = timeout
+    def __init__(self, policy: RetryPolicy, retry: Retry, pool_of: HTTPAdapter | None = None) -> None:
+        self.default_timeout = policy.timeout
         super().__init__(max_retries=retry)
-
-    @property  # type: ignore[override]
-    def max_retries(self) -> Retry:
-        call = _CURRENT_CALL.get()
-        if call is not None and call.adapter is self:
-            return call.retry
-        return self._default_retry
-
-    @max_retries.setter
-    def max_retries(self, value: Retry) -> None:
-        self._default_retry = value
+        if pool_of is not None:
+            self.poolmanager = pool_of.poolmanager
 
     def send(
         self,
@@ -163,11 +139,12 @@ class _OriginScopedAuth(AuthBase):
 
 
 class RestSyncHook(BaseHook):
-    """Talks to one REST API: a base URL, an auth style, a retry policy, one keep-alive Session.
+    """Talks to one REST API: a base URL, an auth style, retry policies, keep-alive Sessions.
 
-    Each auth style is a subclass registered as its own connection type; it only says how a request
-    is signed (:meth:`build_auth`). Nothing here touches the network or reads the connection until
-    the first request (or :meth:`get_conn`), so building a hook at DAG parse time is free.
+    Each auth style is a subclass registered as its own connection type (its ``style`` entry in
+    :mod:`~airflow_provider_restsync.auth_styles`); it only says how a request is signed
+    (:meth:`build_auth`). Nothing here touches the network or reads the connection until the first
+    request (or :meth:`get_conn`), so building a hook at DAG parse time is free.
 
     :param restsync_conn_id: the Airflow connection holding base URL (host), secrets and extras;
         None for a public API without a connection (``base_url`` is then required).
@@ -184,6 +161,8 @@ class RestSyncHook(BaseHook):
     conn_type = "restsync"
     hook_name = "REST Sync"
 
+    #: the auth style's table entry; a subclass that sets it takes the attributes below from it.
+    style: ClassVar[AuthStyle | None] = None
     #: ``client.auth.type`` values this style answers to; the first one is its canonical name.
     auth_types: ClassVar[tuple[str, ...]] = ()
     #: non-secret ``client.auth`` keys this style reads.
@@ -197,9 +176,13 @@ class RestSyncHook(BaseHook):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        conn_type = cls.__dict__.get("conn_type")
-        if conn_type:
-            HOOK_CLASSES.setdefault(conn_type, cls)
+        style = cls.__dict__.get("style")
+        if style is not None:
+            cls.conn_type = style.conn_type
+            cls.hook_name = style.hook_name
+            cls.auth_types = style.types
+            cls.config_keys = style.settings
+            cls.secret_config_keys = style.secrets
 
     def __init__(
         self,
@@ -230,9 +213,7 @@ class RestSyncHook(BaseHook):
         self._auth: AuthBase | None = None
         self._secret_values: set[str] = set()
         self._secret_params: set[str] = set()
-        self._session: requests.Session | None = None
-        self._adapter: _RetryAdapter | None = None
-        self._urllib3_retries: dict[RetryPolicy, Retry] = {}
+        self._sessions: dict[RetryPolicy, requests.Session] = {}
         self._closed = False
 
     # -- what the hook is configured with -------------------------------------------------------
@@ -257,11 +238,6 @@ class RestSyncHook(BaseHook):
         """The default retry policy: the constructor's, or the defaults with the connection's extras."""
         self._resolve()
         return self._retry
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """Alias of :attr:`retry`."""
-        return self.retry
 
     @property
     def secret_values(self) -> frozenset[str]:
@@ -289,27 +265,42 @@ class RestSyncHook(BaseHook):
         """
         return None
 
-    # -- the session ----------------------------------------------------------------------------
+    # -- the sessions ---------------------------------------------------------------------------
 
     def get_conn(self) -> requests.Session:
-        """Return the hook's ``requests.Session`` (built once): auth, headers, TLS, retrying adapter."""
+        """Return the ``requests.Session`` of the default policy (built once): auth, headers, TLS, retries."""
+        return self._session_for(self.retry)
+
+    def _session_for(self, policy: RetryPolicy) -> requests.Session:
+        """Return the Session that sends with ``policy``, building it on first use."""
         with self._lock:
-            if self._session is None:
-                self._resolve()
-                if self._closed:  # reused after close(): the log filter must know the secrets again
-                    REGISTRY.register(values=self._secret_values, param_names=self._secret_params)
-                    self._closed = False
-                session = requests.Session()
-                session.headers.update(self._headers)
-                session.verify = self._verify
-                if self._auth is not None:
-                    session.auth = _OriginScopedAuth(self._auth, self._base_url, self.log)
-                adapter = _RetryAdapter(self._urllib3_retry(self._retry), timeout=self._retry.timeout)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                self._adapter = adapter
-                self._session = session
-            return self._session
+            self._resolve()
+            if self._closed:  # reused after close(): the log filter must know the secrets again
+                REGISTRY.register(values=self._secret_values, param_names=self._secret_params)
+                self._closed = False
+            session = self._sessions.get(policy)
+            if session is None:
+                session = self._sessions[policy] = self._new_session(policy)
+            return session
+
+    def _new_session(self, policy: RetryPolicy) -> requests.Session:
+        # Every Session of the hook is the same client but for its Retry: one auth object, one
+        # connection pool and one cookie jar between them.
+        first = next(iter(self._sessions.values()), None)
+        shared = first.get_adapter("https://") if first is not None else None
+        session = requests.Session()
+        session.headers.update(self._headers)
+        session.verify = self._verify
+        if first is not None:
+            session.auth = first.auth
+            session.cookies = first.cookies
+        elif self._auth is not None:
+            session.auth = _OriginScopedAuth(self._auth, self._base_url, self.log)
+        retry = policy.to_urllib3(on_retry=self._on_retry)
+        adapter = _PolicyAdapter(policy, retry, shared if isinstance(shared, HTTPAdapter) else None)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     def url_for(self, url: str) -> str:
         """Return ``url`` as an absolute URL: absolute URLs as they are, paths joined to the base URL.
@@ -341,10 +332,10 @@ class RestSyncHook(BaseHook):
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = None,
+        retry: RetryOverrides | None = None,
         raise_for_status: bool = True,
     ) -> requests.Response:
-        """Send one request through the shared session, retried per ``retry``, with timeouts.
+        """Send one request with timeouts, retried per :attr:`retry` with the endpoint's overrides.
 
         :param method: ``GET``, ``POST``, ...
         :param url: a path relative to :attr:`base_url`, or an absolute URL (a next link).
@@ -352,13 +343,18 @@ class RestSyncHook(BaseHook):
         :param json: a JSON body.
         :param data: a form or raw body.
         :param headers: headers for this request only.
-        :param retry: this request's policy (an endpoint's ``error_handler``); default :attr:`retry`.
-            It shares the session's connection pool.
+        :param retry: the endpoint's ``error_handler`` overrides; None sends with :attr:`retry`.
         :param raise_for_status: turn a 4xx/5xx answer into an :class:`ApiRequestError`.
         :raises ApiRequestError: the request failed for good; its message is redacted.
         """
         response = self._send(
-            method, url, params=params, json=json, data=data, headers=headers, retry=retry, counted=True
+            method,
+            url,
+            policy=self.retry.with_overrides(retry),
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
         )
         if raise_for_status:
             self.raise_for_status(response)
@@ -369,30 +365,19 @@ class RestSyncHook(BaseHook):
         method: str,
         url: str,
         *,
+        policy: RetryPolicy,
         params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = None,
         auth: AuthBase | None = None,
         counted: bool = True,
     ) -> requests.Response:
-        session = self.get_conn()
-        policy = retry or self._retry
+        session = self._session_for(policy)
         method = method.upper()
         full_url = self.url_for(url)
-        shown = requests.PreparedRequest()
-        shown.prepare_url(full_url, params)
-        call = _Call(
-            method=method,
-            url=self.redact(shown.url or full_url),
-            retry=self._urllib3_retry(policy),
-            adapter=self._adapter,
-            counted=counted,
-        )
-        token = _CURRENT_CALL.set(call)
         failure: ApiRequestError | None = None
-        response: requests.Response | None = None
+        retries = 0
         try:
             response = session.request(
                 method,
@@ -404,30 +389,34 @@ class RestSyncHook(BaseHook):
                 auth=auth,
                 timeout=policy.timeout,
             )
+            retries = retries_of(response)
         except RetryAfterTooLongError as exc:
-            failure = RetryAfterTooLongError(
-                f"{method} {call.url} failed: {exc}",
-                retry_after=exc.retry_after,
-                backoff_max=exc.backoff_max,
-                method=method,
-                url=call.url,
-                status=exc.status,
-                reason=exc.reason,
-                attempts=exc.attempts,
-            )
+            retries = max(exc.attempts - 1, 0)
+            failure = messages.retry_after_error(method, self._shown_url(full_url, params), exc)
         except requests.RequestException as exc:
-            failure = self._network_error(call, exc, policy)
+            attempts = failed_attempts(exc)
+            retries = attempts - 1
+            failure = messages.network_error(
+                method,
+                self._shown_url(full_url, params),
+                exc,
+                policy=policy,
+                attempts=attempts,
+                redact=self.redact,
+            )
         finally:
-            _CURRENT_CALL.reset(token)
             if counted:
-                self.stats.requests += 1
+                self.stats.record(retries)
         # Raised outside the except blocks so no raw exception (whose text may hold the key in a URL)
         # rides along as __context__ into tracebacks.
         if failure is not None:
             raise failure
-        assert response is not None
-        response._restsync_policy = policy  # type: ignore[attr-defined]  # for raise_for_status
         return response
+
+    def _shown_url(self, url: str, params: Any) -> str:
+        shown = requests.PreparedRequest()
+        shown.prepare_url(url, params)
+        return self.redact(shown.url or url)
 
     def raise_for_status(self, response: requests.Response) -> None:
         """Raise :class:`ApiRequestError` for a 4xx/5xx response: method, redacted URL, status, attempts,
@@ -440,140 +429,44 @@ class RestSyncHook(BaseHook):
         raise self._status_error(response)
 
     def _status_error(self, response: requests.Response, *, hint: bool = True) -> ApiRequestError:
-        method = (response.request.method if response.request is not None else None) or "GET"
-        url = self.redact(response.url or "")
-        attempts = self._attempts(response)
-        reason = response.reason or ""
-        status = response.status_code
-        policy: RetryPolicy | None = getattr(response, "_restsync_policy", None)
-        lines = [f"{method} {url} failed: HTTP {status} {reason}".rstrip()]
-        lines[0] += f" after {attempts} attempt{'s' if attempts != 1 else ''}"
-        if policy is not None and status in policy.statuses:
-            lines[0] += f" (retries exhausted: {policy.describe()})"
-        lines[0] += "."
-        advice = self._status_hint(status, response) if hint else ""
-        if advice:
-            lines.append(advice)
-        body = self._body_excerpt(response)
-        if body:
-            lines.append(f"Response body (first {BODY_EXCERPT_CHARS} characters): {body}")
-        return ApiRequestError(
-            "\n".join(lines),
-            method=method,
-            url=url,
-            status=status,
-            reason=reason,
-            attempts=attempts,
-            body_excerpt=body,
-        )
-
-    def _status_hint(self, status: int, response: requests.Response) -> str:
-        where = (
-            f"connection {self.restsync_conn_id!r} ({self.conn_type})"
-            if self.restsync_conn_id
-            else f"{type(self).__name__} without a connection"
-        )
-        if status == 401:
-            return (
-                f"The API rejected the credentials: check the {self.secret_label} of {where}; "
-                f"the hook sends {self.describe_auth()}."
+        served = served_by(response)  # the Retry urllib3 attached names the policy that sent it
+        advice = ""
+        if hint:
+            where = (
+                f"connection {self.restsync_conn_id!r} ({self.conn_type})"
+                if self.restsync_conn_id
+                else f"{type(self).__name__} without a connection"
             )
-        if status == 403:
-            return (
-                f"The API accepted the credentials of {where} but refuses this resource to them "
-                f"({self.describe_auth()}): check the key's permissions or scopes."
+            advice = messages.status_hint(
+                response,
+                where=where,
+                secret_label=self.secret_label,
+                auth=self.describe_auth(),
+                base_url=self.redact(self._base_url),
+                sends_credentials=self._auth is not None,
             )
-        if status == 429:
-            retry_after = response.headers.get("Retry-After")
-            wait = f" (it asked to wait: Retry-After {retry_after})" if retry_after else ""
-            return (
-                f"The API is rate limiting{wait}: allow more retries or a longer backoff "
-                "(max_retries, backoff_factor in the connection extras or the endpoint's error_handler)."
-            )
-        if status == 404:
-            return f"Check the endpoint path and the base URL ({self.redact(self._base_url)})."
-        return ""
-
-    @staticmethod
-    def _attempts(response: requests.Response) -> int:
-        history = getattr(getattr(response.raw, "retries", None), "history", None)
-        return len(history) + 1 if history is not None else 1
-
-    def _body_excerpt(self, response: requests.Response) -> str:
-        try:
-            # Redact before cutting, so a secret straddling the cut cannot leak half of itself.
-            text = response.content[:65536].decode(response.encoding or "utf-8", errors="replace")
-        except Exception:  # a body that cannot be read is no reason to hide the status
-            return ""
-        text = " ".join(self.redact(text).split())
-        if len(text) > BODY_EXCERPT_CHARS:
-            text = text[:BODY_EXCERPT_CHARS] + "..."
-        return text
-
-    def _network_error(
-        self, call: _Call, exc: requests.RequestException, policy: RetryPolicy
-    ) -> ApiRequestError:
-        attempts = call.retries + 1
-        request = getattr(exc, "request", None)
-        url = self.redact(getattr(request, "url", None) or call.url)
-        cause: BaseException = exc
-        if exc.args and isinstance(exc.args[0], MaxRetryError) and exc.args[0].reason is not None:
-            cause = exc.args[0].reason
-        elif exc.args and isinstance(exc.args[0], BaseException):
-            cause = exc.args[0]
-        if isinstance(cause, NameResolutionError):
-            what = "the host name does not resolve"
-        elif isinstance(cause, NewConnectionError):
-            what = "could not connect (refused or unreachable)"
-        elif isinstance(cause, ConnectTimeoutError) or isinstance(exc, requests.ConnectTimeout):
-            what = f"could not connect within the connect timeout of {policy.connect_timeout:g} s"
-        elif isinstance(cause, ReadTimeoutError) or isinstance(exc, requests.ReadTimeout):
-            what = f"no answer within the read timeout of {policy.read_timeout:g} s"
-        elif isinstance(cause, ProtocolError):
-            what = "the connection broke before a complete answer"
-        elif isinstance(cause, SSLError) or isinstance(exc, requests.exceptions.SSLError):
-            what = "TLS failed (for a private CA set the 'verify' extra to its bundle path)"
-        elif isinstance(exc, requests.exceptions.RetryError):
-            what = "retries ran out"
-        else:
-            what = "the request could not be sent"
-        detail = self.redact(f"{type(cause).__name__}: {cause}")
-        message = (
-            f"{method_url(call.method, url)} failed after {attempts} attempt{'s' if attempts != 1 else ''}: "
-            f"{what} ({detail}). Retry policy: {policy.describe()}."
+        return messages.status_error(
+            response,
+            redact=self.redact,
+            policy=served.policy if served is not None else None,
+            advice=advice,
         )
-        return ApiRequestError(message, method=call.method, url=url, reason=what, attempts=attempts)
 
     def _on_retry(self, event: RetryEvent) -> None:
-        call = _CURRENT_CALL.get()
-        if call is not None:
-            call.retries += 1
-            where = method_url(call.method, call.url)
-        else:
-            where = method_url(event.method, self.redact(event.url))
-        if call is None or call.counted:
-            self.stats.retries += 1
         if event.status is not None:
             cause = f"HTTP {event.status} {event.reason or ''}".rstrip()
         else:
             cause = self.redact(f"{type(event.error).__name__}: {event.error}")
         self.log.info(
-            "%s: %s; retry %d of %d in %.1f s%s",
-            where,
+            "%s %s: %s; retry %d of %d in %.1f s%s",
+            event.method,
+            self.redact(event.url),
             cause,
             event.retry_number,
             event.max_retries,
             event.wait,
             " (as the server's Retry-After asks)" if event.waited_for == "Retry-After" else "",
         )
-
-    def _urllib3_retry(self, policy: RetryPolicy) -> Retry:
-        # One Retry per distinct policy, so a resource's pages do not rebuild it.
-        with self._lock:
-            retry = self._urllib3_retries.get(policy)
-            if retry is None:
-                retry = self._urllib3_retries[policy] = policy.to_urllib3(on_retry=self._on_retry)
-            return retry
 
     # -- secrets --------------------------------------------------------------------------------
 
@@ -675,8 +568,8 @@ class RestSyncHook(BaseHook):
                     "client.auth",
                 )
             conn_type = conn.conn_type if conn is not None else None
-            if conn_type in HOOK_CLASSES and conn_type != self.conn_type:
-                other = HOOK_CLASSES[conn_type]
+            other = STYLES_BY_CONN_TYPE.get(conn_type or "")
+            if other is not None and conn_type != self.conn_type:
                 raise AuthConfigError(
                     f"connection {self.restsync_conn_id!r} is of type {conn_type} ({other.hook_name}) "
                     f"but {type(self).__name__} handles {self.conn_type} ({self.hook_name}); "
@@ -743,39 +636,47 @@ class RestSyncHook(BaseHook):
     # -- Airflow UI and lifecycle ---------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Request the base URL (or the ``test_path`` extra) once; say what happened, never the secret."""
+        """Request the base URL (or the ``test_path`` extra) once; say what was checked, never the secret.
+
+        Any 2xx/3xx answer passes. Without ``test_path`` a 404 or 405 passes too: most APIs serve
+        nothing at their root, and an API that rejects credentials answers 401/403 there first.
+        """
         try:
             self._resolve()
-            path = str(self._extras.get("test_path") or "")
+            test_path = str(self._extras.get("test_path") or "").strip()
             # A person is waiting in the UI: one quick retry at most.
             policy = RetryPolicy(
                 statuses=self._retry.statuses,
                 max_retries=min(self._retry.max_retries, 1),
                 backoff_factor=min(self._retry.backoff_factor, 1.0),
                 backoff_max=min(self._retry.backoff_max, 10.0),
-                connect_timeout=self._retry.connect_timeout,
+                connect_timeout=min(self._retry.connect_timeout, 10.0),
                 read_timeout=min(self._retry.read_timeout, 30.0),
                 respect_retry_after=self._retry.respect_retry_after,
             )
-            response = self.request("GET", path, retry=policy, raise_for_status=False)
-            if response.status_code < 400:
-                return True, (
-                    f"Connected: GET {self.redact(response.url)} answered HTTP {response.status_code} "
-                    f"{response.reason} ({self.describe_auth()})."
+            response = self._send("GET", test_path, policy=policy)
+            status = response.status_code
+            if status < 400 or (not test_path and status in (404, 405)):
+                return True, messages.connection_ok(
+                    response,
+                    url=self.redact(self.url_for(test_path)),  # as configured, without the key
+                    auth=self.describe_auth(),
+                    sends_credentials=self._auth is not None,
                 )
-            return False, str(self._status_error(response))
+            return False, self.redact(
+                messages.connection_failed(self._status_error(response), test_path=test_path)
+            )
         except RestSyncError as exc:
             return False, self.redact(str(exc))
         except Exception as exc:  # the UI shows whatever comes back; make sure it is a redacted sentence
             return False, self.redact(f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
-        """Close the session and forget this hook's secrets in the library log filter."""
+        """Close the sessions and forget this hook's secrets in the library log filter."""
         with self._lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
-                self._adapter = None
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()
             if not self._closed:
                 REGISTRY.unregister(values=self._secret_values, param_names=self._secret_params)
                 self._closed = True
@@ -785,8 +686,3 @@ class RestSyncHook(BaseHook):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def method_url(method: str, url: str) -> str:
-    """``GET https://...``: how requests are named in messages."""
-    return f"{method} {url}"

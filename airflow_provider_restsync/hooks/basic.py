@@ -22,11 +22,7 @@ class BasicAuthHook(RestSyncHook):
     leave the password empty and the login is treated as the secret.
     """
 
-    conn_type = BASIC.conn_type
-    hook_name = "REST Sync: HTTP basic auth"
-    auth_types = BASIC.types
-    config_keys = BASIC.settings
-    secret_config_keys = BASIC.secrets
+    style = BASIC
     secret_label = "password"
 
     username: str = ""

@@ -31,10 +31,7 @@ class BearerAuth(AuthBase):
 class BearerTokenHook(RestSyncHook):
     """Signs requests with a static bearer token, the connection's password."""
 
-    conn_type = BEARER.conn_type
-    hook_name = "REST Sync: bearer token"
-    auth_types = BEARER.types
-    secret_config_keys = BEARER.secrets
+    style = BEARER
     secret_label = "token (Password field)"
 
     def build_auth(self, conn: Connection | None) -> AuthBase | None:

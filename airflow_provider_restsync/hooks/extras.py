@@ -3,7 +3,8 @@
 The Airflow connection form stores a field either under its plain name or as
 ``extra__<conn_type>__<name>``, and values typed into a JSON extra or a form may arrive as strings
 (``"true"``, ``"10"``, ``"429, 503"``). Everything here turns them into one typed value or a
-:class:`~airflow_provider_restsync.errors.ConfigError` that names the key.
+:class:`~airflow_provider_restsync.errors.ConfigError` that names the key; the word rules for single
+booleans and numbers live in :mod:`airflow_provider_restsync.coerce`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_restsync.coerce import as_bool, as_int, bool_word
 from airflow_provider_restsync.errors import ConfigError
 
 _PREFIXED = re.compile(r"^extra__(?P<conn_type>.+?)__(?P<name>.+)$")
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 def is_empty(value: Any) -> bool:
@@ -43,52 +43,6 @@ def plain_extra(extra: Mapping[str, Any], conn_type: str | None = None) -> dict[
         if is_empty(plain.get(name)) and not is_empty(value):
             plain[name] = value
     return {name: value for name, value in plain.items() if not is_empty(value)}
-
-
-def as_bool(value: Any, key_path: str) -> bool:
-    """Return ``value`` as a bool (accepting ``"true"``/``"false"``/``1``/``0`` and friends)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigError(f"expected true or false, got {value!r}", key_path)
-
-
-def as_int(value: Any, key_path: str, *, minimum: int = 0) -> int:
-    """Return ``value`` as an int not below ``minimum``."""
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        number = int(value.strip())
-    if number is None:
-        raise ConfigError(f"expected a whole number, got {value!r}", key_path)
-    if number < minimum:
-        raise ConfigError(f"must be at least {minimum}, got {number}", key_path)
-    return number
-
-
-def as_float(value: Any, key_path: str, *, minimum: float = 0.0, positive: bool = False) -> float:
-    """Return ``value`` as a float not below ``minimum`` (and above zero when ``positive``)."""
-    number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if number is None or number != number:  # NaN is not a duration
-        raise ConfigError(f"expected a number, got {value!r}", key_path)
-    if positive and number <= 0:
-        raise ConfigError(f"must be greater than 0, got {value!r}", key_path)
-    if number < minimum:
-        raise ConfigError(f"must be at least {minimum:g}, got {value!r}", key_path)
-    return number
 
 
 def as_statuses(value: Any, key_path: str) -> tuple[int, ...]:
@@ -129,7 +83,7 @@ def as_headers(value: Any, key_path: str) -> dict[str, str]:
 
 def as_verify(value: Any, key_path: str) -> bool | str:
     """Return the TLS ``verify`` setting: a bool, or a path to a CA bundle."""
-    if isinstance(value, str) and value.strip().lower() not in _TRUE | _FALSE:
+    if isinstance(value, str) and bool_word(value) is None:
         return value.strip()
     return as_bool(value, key_path)
 

@@ -3,19 +3,18 @@
 urllib3 logs every request line (``"GET /v1/resource?api_key=... HTTP/1.1" 200``) at DEBUG and the URL
 of every connection retry at WARNING. Airflow's secrets masker only sees task logs, and only values it
 was told about, so a filter on those library loggers redacts what every live hook registered: its
-secret values and the names of query parameters that carry one.
+secret values and the names of query parameters that carry one. The redaction rules themselves live
+in :mod:`airflow_provider_restsync.redaction`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from urllib.parse import unquote
 
-from airflow_provider_restsync.redaction import MASK, SENSITIVE_PARAM, redact_text
+from airflow_provider_restsync.redaction import redact_secrets
 
 # The loggers that write request URLs. A logger filter only sees records created on that very
 # logger (not its children), hence each module's logger by name.
@@ -28,34 +27,6 @@ LIBRARY_LOGGERS = (
     "urllib3.util.retry",
     "requests",
 )
-
-# name=value inside a query string, wherever it appears in a text (full URL, a bare path, a repr).
-_QUERY_PAIR = re.compile(r"(?P<lead>[?&])(?P<name>[^=&?#\s'\"]+)=(?P<value>[^&#\s'\"]*)")
-# user:password@ in a URL.
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
-
-
-def redact_secrets(text: str, values: Iterable[str] = (), param_names: Iterable[str] = ()) -> str:
-    """Return ``text`` with secret values, secret query parameters and URL credentials replaced by ``***``.
-
-    :param text: any text: a URL, a path with a query, a log message, an exception message.
-    :param values: secret values, replaced wherever they appear (also URL-encoded).
-    :param param_names: query parameters whose values are secret, on top of the usual suspects
-        (``api_key``, ``token``, ``secret``, ... see :data:`redaction.SENSITIVE_PARAM`).
-    """
-    # Longest first, so a secret that contains another one is replaced whole.
-    ordered = sorted({value for value in values if value}, key=len, reverse=True)
-    text = redact_text(text, ordered)
-    names = {name.lower() for name in param_names}
-
-    def _pair(match: re.Match[str]) -> str:
-        name = unquote(match.group("name"))
-        if name.lower() in names or SENSITIVE_PARAM.search(name):
-            return f"{match.group('lead')}{match.group('name')}={MASK}"
-        return match.group(0)
-
-    text = _QUERY_PAIR.sub(_pair, text)
-    return _USERINFO.sub(lambda match: f"{match.group('scheme')}{MASK}@", text)
 
 
 class SecretRegistry:

@@ -11,9 +11,10 @@ import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from airflow_provider_restsync.auth_styles import OAUTH2
+from airflow_provider_restsync.coerce import as_float
 from airflow_provider_restsync.errors import ApiRequestError, AuthConfigError, ConfigError
 from airflow_provider_restsync.hooks.base import RestSyncHook
-from airflow_provider_restsync.hooks.extras import as_float, as_str_list, is_empty
+from airflow_provider_restsync.hooks.extras import as_str_list, is_empty
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -52,7 +53,6 @@ class OAuth2ClientCredentialsAuth(AuthBase):
         self.fetch_token = fetch_token
         self.default_lifetime = default_lifetime
         self.clock = clock
-        self.fetches = 0
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -69,7 +69,6 @@ class OAuth2ClientCredentialsAuth(AuthBase):
                 lifetime = lifetime if lifetime and lifetime > 0 else self.default_lifetime
                 self._token = token
                 self._refresh_at = self.clock() + lifetime - min(REFRESH_MARGIN, lifetime / 10)
-                self.fetches += 1
             assert self._token is not None
             return self._token
 
@@ -108,11 +107,7 @@ class OAuth2ClientCredentialsHook(RestSyncHook):
     ``client_secret`` in the form body when ``client_auth`` is ``body`` (as dlt does).
     """
 
-    conn_type = OAUTH2.conn_type
-    hook_name = "REST Sync: OAuth2 client credentials"
-    auth_types = OAUTH2.types
-    config_keys = OAUTH2.settings
-    secret_config_keys = OAUTH2.secrets
+    style = OAUTH2
     secret_label = "client secret (Password field)"
 
     token_url: str = ""
@@ -181,6 +176,7 @@ class OAuth2ClientCredentialsHook(RestSyncHook):
         response = self._send(
             "POST",
             token_url,
+            policy=self._retry,
             data=form,
             headers={"Accept": "application/json"},
             auth=auth,

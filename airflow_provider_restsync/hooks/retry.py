@@ -1,26 +1,32 @@
 """One retry policy per request, resolved from defaults, the connection and the endpoint's error_handler.
 
-:class:`RetryPolicy` is a plain value; :meth:`RetryPolicy.to_urllib3` turns it into the
-:class:`RestSyncRetry` that the hook's ``HTTPAdapter`` runs. Nothing else decides about retries.
+:class:`RetryPolicy` is a plain value; :class:`RetryOverrides` is an endpoint's ``error_handler``,
+validated when the config is parsed and applied with :meth:`RetryPolicy.with_overrides`;
+:meth:`RetryPolicy.to_urllib3` turns a policy into the :class:`RestSyncRetry` that the hook's
+``HTTPAdapter`` runs. Nothing else decides about retries.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from urllib3.exceptions import InvalidHeader
-from urllib3.util.retry import Retry
+from urllib3.exceptions import InvalidHeader, MaxRetryError
+from urllib3.util.retry import RequestHistory, Retry
 
-from airflow_provider_restsync.auth_styles import ERROR_HANDLER_KEYS
-from airflow_provider_restsync.errors import ApiRequestError, ConfigError
-from airflow_provider_restsync.hooks.extras import as_bool, as_float, as_int, as_statuses, plain_extra
+from airflow_provider_restsync.coerce import as_bool, as_float, as_int
+from airflow_provider_restsync.errors import ApiRequestError, ConfigError, did_you_mean
+from airflow_provider_restsync.hooks.extras import as_statuses, plain_extra
 
 if TYPE_CHECKING:
+    import requests
     from typing_extensions import Self
+    from urllib3.connectionpool import ConnectionPool
     from urllib3.response import BaseHTTPResponse
 
 #: What the reference APIs document: rate limiting and the transient server errors.
@@ -31,6 +37,11 @@ DEFAULT_STATUSES: tuple[int, ...] = (429, 500, 502, 503, 504)
 #: body (search endpoints) are read-only, so repeating one is safe. PATCH stays out: it modifies.
 RETRY_METHODS = frozenset(Retry.DEFAULT_ALLOWED_METHODS | {"POST"})
 
+#: The keys of an endpoint's ``error_handler`` block (not a dlt key: reference API 003 documents it).
+ERROR_HANDLER_KEYS = ("retry_on_status_codes", "max_retries", "backoff_factor", "backoff_max")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 class RetryAfterTooLongError(ApiRequestError):
     """The server asked to wait longer (Retry-After) than the policy's ``backoff_max`` allows."""
@@ -39,6 +50,29 @@ class RetryAfterTooLongError(ApiRequestError):
         self.retry_after = retry_after
         self.backoff_max = backoff_max
         super().__init__(message, **kwargs)
+
+
+class RetriesExhaustedError(MaxRetryError):
+    """urllib3's ``MaxRetryError`` that also carries every failed attempt (``requests`` wraps it in its
+    ``ConnectionError``, as ``exc.args[0]``).
+
+    :param history: urllib3's record of each attempt, the last (failed) one included.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool | None,
+        url: str | None,
+        reason: Exception | None = None,
+        history: tuple[RequestHistory, ...] = (),
+    ) -> None:
+        super().__init__(pool, url or "", reason)  # type: ignore[arg-type]
+        self.history = history
+
+    @property
+    def attempts(self) -> int:
+        """Requests sent before giving up."""
+        return max(len(self.history), 1)
 
 
 @dataclass(frozen=True)
@@ -131,42 +165,19 @@ class RetryPolicy:
             )
         return dataclasses.replace(base or cls(), **changes)
 
-    def with_error_handler(
-        self, error_handler: Mapping[str, Any] | None, key_path: str = "error_handler"
-    ) -> RetryPolicy:
-        """Return this policy overridden by an endpoint's ``error_handler`` block.
+    def with_overrides(self, overrides: RetryOverrides | None) -> RetryPolicy:
+        """Return this policy with an endpoint's overrides applied (None or no overrides: this policy).
 
-        :param error_handler: ``{"retry_on_status_codes": [429], "max_retries": 2, "backoff_factor": 5}``
-            (``backoff_max`` is accepted too); None or empty changes nothing.
-        :param key_path: where the block lives in the source config, for error messages
-            (``resources[0].endpoint.error_handler``).
+        :param overrides: the endpoint's ``error_handler``, from :meth:`RetryOverrides.parse`.
         """
-        if not error_handler:
+        if overrides is None:
             return self
-        if not isinstance(error_handler, Mapping):
-            raise ConfigError(f"expected a mapping with {', '.join(ERROR_HANDLER_KEYS)}", key_path)
-        unknown = sorted(set(error_handler) - set(ERROR_HANDLER_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"unknown key {unknown[0]!r}; an error_handler takes {', '.join(ERROR_HANDLER_KEYS)}",
-                f"{key_path}.{unknown[0]}",
-            )
-        changes: dict[str, Any] = {}
-        if error_handler.get("retry_on_status_codes") is not None:
-            changes["statuses"] = as_statuses(
-                error_handler["retry_on_status_codes"], f"{key_path}.retry_on_status_codes"
-            )
-        if error_handler.get("max_retries") is not None:
-            changes["max_retries"] = as_int(error_handler["max_retries"], f"{key_path}.max_retries")
-        if error_handler.get("backoff_factor") is not None:
-            changes["backoff_factor"] = as_float(
-                error_handler["backoff_factor"], f"{key_path}.backoff_factor"
-            )
-        if error_handler.get("backoff_max") is not None:
-            changes["backoff_max"] = as_float(
-                error_handler["backoff_max"], f"{key_path}.backoff_max", positive=True
-            )
-        return dataclasses.replace(self, **changes)
+        changes = {
+            field.name: getattr(overrides, field.name)
+            for field in dataclasses.fields(overrides)
+            if getattr(overrides, field.name) is not None
+        }
+        return dataclasses.replace(self, **changes) if changes else self
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -190,6 +201,7 @@ class RetryPolicy:
         :param on_retry: called before each retry's wait (the hook counts and logs retries with it).
         """
         return RestSyncRetry(
+            policy=self,
             total=self.max_retries,
             # Redirects are followed by requests, not urllib3; "other" errors (TLS, proxy) are not
             # transient, so the first one fails.
@@ -204,6 +216,98 @@ class RetryPolicy:
         )
 
 
+@dataclass(frozen=True)
+class RetryOverrides:
+    """What an endpoint's ``error_handler`` changes in the hook's retry policy; None leaves a setting be.
+
+    Any value that passes :meth:`parse` (or the constructor) applies to any valid policy.
+
+    :param statuses: ``retry_on_status_codes``: the statuses retried instead of the policy's.
+    :param max_retries: retries after the first attempt.
+    :param backoff_factor: the n-th retry waits ``backoff_factor * 2 ** (n - 1)`` seconds.
+    :param backoff_max: the longest single wait, above zero.
+    """
+
+    statuses: tuple[int, ...] | None = None
+    max_retries: int | None = None
+    backoff_factor: float | None = None
+    backoff_max: float | None = None
+
+    def __post_init__(self) -> None:
+        # Code-built overrides keep the policy's rules, so with_overrides() cannot fail later.
+        if self.statuses is not None:
+            object.__setattr__(self, "statuses", as_statuses(list(self.statuses), "statuses"))
+        if self.max_retries is not None:
+            object.__setattr__(self, "max_retries", as_int(self.max_retries, "max_retries"))
+        if self.backoff_factor is not None:
+            object.__setattr__(self, "backoff_factor", as_float(self.backoff_factor, "backoff_factor"))
+        if self.backoff_max is not None:
+            object.__setattr__(self, "backoff_max", as_float(self.backoff_max, "backoff_max", positive=True))
+
+    @classmethod
+    def parse(cls, raw: Any, key_path: str) -> RetryOverrides | None:
+        """Validate an endpoint's ``error_handler`` block, strictly, as written in a source config.
+
+        ``{"retry_on_status_codes": [429], "max_retries": 2, "backoff_factor": 5, "backoff_max": 60}``;
+        a key set to None is not set. Nothing is coerced: ``"2"`` is not a number here.
+
+        :param raw: the block, or None for none.
+        :param key_path: where it lives (``resources[2].endpoint.error_handler``), for errors.
+        :raises ConfigError: naming the key (``...error_handler.backoff_max``) or the list item.
+        """
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"must be a mapping, not {type(raw).__name__}", key_path)
+        for key in raw:
+            if key not in ERROR_HANDLER_KEYS:
+                raise ConfigError(
+                    f"unknown key {key!r}{did_you_mean(key, ERROR_HANDLER_KEYS)}; "
+                    f"known keys: {', '.join(ERROR_HANDLER_KEYS)}",
+                    f"{key_path}.{key}",
+                )
+        statuses: tuple[int, ...] | None = None
+        codes = raw.get("retry_on_status_codes")
+        if codes is not None:
+            if not isinstance(codes, list):
+                raise ConfigError("must be a list of HTTP status codes", f"{key_path}.retry_on_status_codes")
+            for index, code in enumerate(codes):
+                if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+                    raise ConfigError(
+                        f"not an HTTP status code: {code!r}", f"{key_path}.retry_on_status_codes[{index}]"
+                    )
+            statuses = tuple(dict.fromkeys(codes))
+        max_retries = raw.get("max_retries")
+        if max_retries is not None and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+        ):
+            raise ConfigError(
+                f"must be a whole number of at least 0, not {max_retries!r}", f"{key_path}.max_retries"
+            )
+        return cls(
+            statuses=statuses,
+            max_retries=max_retries,
+            backoff_factor=_number(raw.get("backoff_factor"), f"{key_path}.backoff_factor", positive=False),
+            backoff_max=_number(raw.get("backoff_max"), f"{key_path}.backoff_max", positive=True),
+        )
+
+
+def _number(value: Any, key_path: str, *, positive: bool) -> float | None:
+    """A finite int or float, at least 0 (above 0 when ``positive``); None stays None."""
+    if value is None:
+        return None
+    bound = "greater than 0" if positive else "at least 0"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        raise ConfigError(f"must be a number {bound}, not {value!r}", key_path)
+    return float(value)
+
+
 class RestSyncRetry(Retry):
     """urllib3's ``Retry`` with this provider's rules.
 
@@ -212,16 +316,44 @@ class RestSyncRetry(Retry):
     - ``Retry-After`` (seconds or HTTP date) replaces the backoff for any retried status; an invalid
       one falls back to the backoff; one longer than ``backoff_max`` raises
       :class:`RetryAfterTooLongError` rather than sleeping;
-    - ``on_retry`` hears about every retry before its wait.
+    - ``on_retry`` hears about every retry before its wait;
+    - ``history`` records absolute URLs, and running out of retries on errors raises
+      :class:`RetriesExhaustedError`, which keeps that history;
+    - ``policy`` is the :class:`RetryPolicy` it carries out (urllib3 attaches the Retry to each response).
     """
 
-    def __init__(self, *args: Any, on_retry: Callable[[RetryEvent], None] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+        policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.on_retry = on_retry
+        self.policy = policy
 
     def new(self, **kw: Any) -> Self:
         kw.setdefault("on_retry", self.on_retry)
+        kw.setdefault("policy", self.policy)
         return super().new(**kw)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        url = _absolute(url, _pool)
+        try:
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+        except MaxRetryError as exc:
+            status = response.status if response is not None and error is None else None
+            last = RequestHistory(method, url, error, status, None)
+            raise RetriesExhaustedError(_pool, url, exc.reason, (*self.history, last)) from exc.reason
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if not self._is_method_retryable(method):
@@ -286,3 +418,40 @@ class RestSyncRetry(Retry):
             )
         if wait > 0:
             time.sleep(wait)
+
+
+def _absolute(url: str | None, pool: ConnectionPool | None) -> str | None:
+    """urllib3 hands a pool the path only; the history (and the retry log line) want the whole URL."""
+    if not url or not url.startswith("/") or pool is None or not pool.host:
+        return url
+    scheme = getattr(pool, "scheme", "http")
+    host = f"[{pool.host}]" if ":" in pool.host else pool.host
+    port = f":{pool.port}" if pool.port and pool.port != _DEFAULT_PORTS.get(scheme) else ""
+    return f"{scheme}://{host}{port}{url}"
+
+
+def served_by(response: requests.Response) -> RestSyncRetry | None:
+    """Return the Retry urllib3 attached to ``response`` (its ``history`` lists the retries), if ours."""
+    retry = getattr(response.raw, "retries", None)
+    return retry if isinstance(retry, RestSyncRetry) else None
+
+
+def attempts_of(response: requests.Response) -> int:
+    """Requests sent for ``response``'s final URL: the first attempt and its retries."""
+    retry = getattr(response.raw, "retries", None)
+    return len(retry.history) + 1 if isinstance(retry, Retry) else 1
+
+
+def retries_of(response: requests.Response) -> int:
+    """Retries made for ``response``, over every redirect hop (each hop has its own Retry)."""
+    return sum(attempts_of(hop) - 1 for hop in (*response.history, response))
+
+
+def failed_attempts(exc: BaseException) -> int:
+    """Requests sent before ``exc`` (a ``requests`` error) gave up.
+
+    The :class:`RetriesExhaustedError` inside it knows; an error urllib3 does not retry (a read error
+    of a method it does not repeat) failed on the first attempt.
+    """
+    cause = exc.args[0] if exc.args else None
+    return cause.attempts if isinstance(cause, RetriesExhaustedError) else 1
