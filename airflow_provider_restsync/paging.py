@@ -9,6 +9,9 @@ Where dlt's defaults are traps this module differs on purpose:
 - An offset or page-number paginator does not need a total: without one it stops at an empty page, and an
   offset paginator also at a short page (fewer records than ``limit``), without the extra empty request.
 - A cursor or next-page link seen before is an error, not an endless loop.
+
+Each paging setting is checked at config time by :func:`parse_paginator`, which returns a
+:class:`PaginatorSpec`; its ``create()`` makes a fresh paginator for each request sequence.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from urllib.parse import urljoin
 
 import requests
 
+from airflow_provider_restsync.coerce import as_int, bool_word
 from airflow_provider_restsync.errors import ConfigError, PagingError, did_you_mean
 from airflow_provider_restsync.redaction import redact_url
+from airflow_provider_restsync.responses import json_body
 from airflow_provider_restsync.selecting import JsonPath
 
 log = logging.getLogger(__name__)
@@ -39,16 +44,6 @@ class PageRequest:
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def response_body(response: requests.Response) -> Any:
-    """The parsed JSON body of ``response``, or ``None`` when it is empty or not JSON."""
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 class BasePaginator(ABC):
@@ -84,7 +79,7 @@ class BasePaginator(ABC):
 
     @staticmethod
     def _body(response: requests.Response, body: Any) -> Any:
-        return body if body is not None else response_body(response)
+        return body if body is not None else json_body(response)
 
 
 class SinglePagePaginator(BasePaginator):
@@ -175,13 +170,12 @@ class RangePaginator(BasePaginator):
         if value is None:
             self._tell_missing(self.total_path, "total")
             return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-        raise PagingError(f"total_path {self.total_path.expression!r} holds {value!r}, not a whole number")
+        try:
+            return as_int(value, self.total_path.expression)
+        except ConfigError:
+            raise PagingError(
+                f"total_path {self.total_path.expression!r} holds {value!r}, not a whole number"
+            ) from None
 
     def _has_more(self, body: Any) -> bool | None:
         assert self.has_more_path is not None
@@ -189,12 +183,9 @@ class RangePaginator(BasePaginator):
         if value is None:
             self._tell_missing(self.has_more_path, "has-more flag")
             return None
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
-            return _BOOLEAN_WORDS[value.strip().lower()]
+        flag = bool_word(value)
+        if flag is not None:
+            return flag
         raise PagingError(f"has_more_path {self.has_more_path.expression!r} holds {value!r}, not a boolean")
 
     def _tell_missing(self, path: JsonPath, what: str) -> None:
@@ -208,9 +199,6 @@ class RangePaginator(BasePaginator):
             path.expression,
             " or short" if self.page_size is not None else "",
         )
-
-
-_BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 class OffsetPaginator(RangePaginator):
@@ -535,22 +523,40 @@ PAGINATOR_TYPES: dict[str, _PaginatorType] = {
 PAGINATOR_TYPES["json_response"] = PAGINATOR_TYPES["json_link"]
 
 
-def validate_paginator(spec: Any, key_path: str) -> None:
-    """Check a paginator spec at parse time: any problem is a :class:`ConfigError` at ``key_path``."""
-    create_paginator(spec, key_path)
+@dataclass(frozen=True)
+class PaginatorSpec:
+    """A checked paginator setting: :meth:`create` makes a fresh paginator for each request sequence.
+
+    :param kind: the paginator type (``offset``, ``auto`` ...), or ``instance`` for a paginator object.
+    :param settings: the type's settings, already checked.
+    :param instance: a configured paginator object given in a Python config; each sequence gets a copy.
+    """
+
+    kind: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    instance: BasePaginator | None = None
+
+    def create(self) -> BasePaginator:
+        if self.instance is not None:
+            # Paginators keep state: each page loop needs its own copy of a configured instance.
+            return copy.deepcopy(self.instance)
+        return PAGINATOR_TYPES[self.kind].factory(**self.settings)
 
 
-def create_paginator(spec: Mapping[str, Any] | str | BasePaginator | None, key_path: str) -> BasePaginator:
-    """A fresh paginator for ``spec`` (dlt's forms: ``None``/``"auto"``, a type name, a dict, an instance).
+AUTO = PaginatorSpec("auto")
+SINGLE_PAGE = PaginatorSpec("single_page")
+
+
+def parse_paginator(spec: Mapping[str, Any] | str | BasePaginator | None, key_path: str) -> PaginatorSpec:
+    """Check a paginator setting in dlt's forms: ``None``/``"auto"``, a type name, a dict, an instance.
 
     :param key_path: where the spec sits in the config, for error messages.
     :raises ConfigError: unknown type or setting, a setting of the wrong type, a missing ``limit``.
     """
     if spec is None:
-        return AutoPaginator()
+        return AUTO
     if isinstance(spec, BasePaginator):
-        # Paginators keep state: each page loop needs its own copy of a configured instance.
-        return copy.deepcopy(spec)
+        return PaginatorSpec("instance", instance=spec)
     if isinstance(spec, str):
         return _build(spec, {}, key_path, type_path=key_path)
     if isinstance(spec, Mapping):
@@ -562,7 +568,7 @@ def create_paginator(spec: Mapping[str, Any] | str | BasePaginator | None, key_p
                     f"the paginator has no 'type'; one of: {', '.join(sorted(PAGINATOR_TYPES))}",
                     f"{key_path}.type",
                 )
-            return AutoPaginator()
+            return AUTO
         if not isinstance(kind, str):
             raise ConfigError(f"the paginator type must be a string, not {kind!r}", f"{key_path}.type")
         return _build(kind, settings, key_path, type_path=f"{key_path}.type")
@@ -571,7 +577,7 @@ def create_paginator(spec: Mapping[str, Any] | str | BasePaginator | None, key_p
     )
 
 
-def _build(kind: str, settings: Mapping[str, Any], key_path: str, *, type_path: str) -> BasePaginator:
+def _build(kind: str, settings: Mapping[str, Any], key_path: str, *, type_path: str) -> PaginatorSpec:
     paginator_type = PAGINATOR_TYPES.get(kind)
     if paginator_type is None:
         raise ConfigError(
@@ -601,7 +607,9 @@ def _build(kind: str, settings: Mapping[str, Any], key_path: str, *, type_path: 
             raise ConfigError(
                 f"paginator {kind!r} needs {name!r}, e.g. {{type: {kind}, {name}: 100}}", f"{key_path}.{name}"
             )
-    return paginator_type.factory(**kwargs)
+    if kind == "json_response":
+        kind = "json_link"  # dlt's deprecated name
+    return PaginatorSpec(kind, kwargs)
 
 
 def _checked(value: Any, param: _Param, key_path: str) -> Any:

@@ -18,6 +18,11 @@ from airflow_provider_restsync.config import (
     plural,
 )
 from airflow_provider_restsync.errors import ConfigError
+from airflow_provider_restsync.hooks.retry import RetryOverrides
+from airflow_provider_restsync.paging import PaginatorSpec
+from airflow_provider_restsync.placeholders import parse_template
+from airflow_provider_restsync.sql.disposition import WriteDisposition
+from airflow_provider_restsync.sql.hints import ColumnHint
 from tests.support.reference_configs import DOCUMENTS, REFERENCE_CONFIGS, reference_config
 
 REFERENCE_DIR = Path("/work/shared/reference-apis")
@@ -57,7 +62,7 @@ def test_reference_configs_parse(name: str) -> None:
     assert [resource.name for resource in parsed.resources] == raw_names
     for resource in parsed.resources:
         assert resource.primary_key == ("id",)
-        assert resource.write_disposition == "merge"
+        assert resource.write_disposition == WriteDisposition("merge", "upsert")
         assert resource.table_name == resource.name
     assert parsed.client.auth is not None and parsed.client.auth["type"]
 
@@ -72,7 +77,7 @@ def test_reference_secrets_are_dropped_from_auth() -> None:
 
 
 def test_inbox_testing_binds_parents_by_naming_rule(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="airflow_provider_restsync.config"):
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_restsync.bindings"):
         parsed = load_source(reference_config("inbox_testing"))
     messages = parsed.resource("messages")
     assert messages.parent == "inboxes"
@@ -89,11 +94,9 @@ def test_inbox_testing_binds_parents_by_naming_rule(caplog: pytest.LogCaptureFix
         "projects",
     }
     assert parsed.resource("accounts").parent is None
-    assert parsed.resource("billing_usage").endpoint.error_handler == {
-        "retry_on_status_codes": [429],
-        "max_retries": 2,
-        "backoff_factor": 5,
-    }
+    assert parsed.resource("billing_usage").endpoint.retry == RetryOverrides(
+        statuses=(429,), max_retries=2, backoff_factor=5
+    )
     inferred = [record.getMessage() for record in caplog.records if "inferred" in record.getMessage()]
     assert len(inferred) == 7  # once per binding: five {account_id}, and messages has two
     assert any("{inbox_id} bound to inboxes.id" in message for message in inferred)
@@ -101,11 +104,9 @@ def test_inbox_testing_binds_parents_by_naming_rule(caplog: pytest.LogCaptureFix
 
 def test_offset_reference_paginators_are_kept_as_given() -> None:
     parsed = load_source(reference_config("email_delivery"))
-    assert parsed.resource("bounces").endpoint.paginator == {
-        "type": "offset",
-        "limit": 500,
-        "offset_param": "offset",
-    }
+    assert parsed.resource("bounces").endpoint.paginator == PaginatorSpec(
+        "offset", {"limit": 500, "offset_param": "offset"}
+    )
     assert parsed.resource("deliverystats").endpoint.data_selector == "Bounces"
 
 
@@ -114,10 +115,11 @@ def test_offset_reference_paginators_are_kept_as_given() -> None:
 
 def test_a_resource_may_be_a_name_and_an_endpoint_a_path() -> None:
     parsed = source("users", {"name": "teams", "endpoint": "/v2/teams"}, {"name": "orgs"})
-    assert [r.endpoint.path for r in parsed.resources] == ["users", "/v2/teams", "orgs"]
+    assert [str(r.endpoint.path) for r in parsed.resources] == ["users", "/v2/teams", "orgs"]
     users = parsed.resource("users")
     assert users.endpoint.method == "GET"
-    assert users.primary_key == () and users.write_disposition == "append" and users.selected
+    assert users.primary_key == () and users.write_disposition == WriteDisposition("append")
+    assert users.selected
     assert users.key_path == "resources[0]"
 
 
@@ -152,14 +154,14 @@ def test_defaults_merge_like_dlt() -> None:
     assert issues.endpoint.headers == {"X-B": "2"}  # dlt replaces headers, it does not merge them
     assert issues.endpoint.data_selector == "items"
     assert issues.columns == {
-        "id": {"data_type": "bigint", "nullable": False},
-        "title": {"data_type": "text"},
+        "id": ColumnHint(data_type="bigint", nullable=False),
+        "title": ColumnHint(data_type="text"),
     }
-    assert (issues.primary_key, issues.write_disposition) == (("id",), "merge")
+    assert (issues.primary_key, issues.write_disposition) == (("id",), WriteDisposition("merge"))
     pulls = parsed.resource("pulls")
-    assert (pulls.primary_key, pulls.write_disposition) == (("repo", "number"), "append")
+    assert (pulls.primary_key, pulls.write_disposition) == (("repo", "number"), WriteDisposition())
     assert pulls.endpoint.params == {"per_page": 100, "state": "all"}
-    assert pulls.columns == {"id": {"data_type": "bigint"}}
+    assert pulls.columns == {"id": ColumnHint(data_type="bigint")}
 
 
 def test_write_disposition_mapping_form() -> None:
@@ -172,9 +174,10 @@ def test_write_disposition_mapping_form() -> None:
         {"name": "b", "primary_key": "id", "write_disposition": "merge"},
         {"name": "c", "write_disposition": "replace"},
     )
-    assert parsed.resource("a").merge_strategy == "upsert"
-    assert parsed.resource("b").merge_strategy == "delete-insert"
-    assert parsed.resource("c").write_disposition == "replace"
+    assert parsed.resource("a").write_disposition == WriteDisposition("merge", "upsert")
+    # One default strategy in code and docs: upsert (dlt's is delete-insert; the rows come out the same).
+    assert parsed.resource("b").write_disposition == WriteDisposition("merge", "upsert")
+    assert parsed.resource("c").write_disposition == WriteDisposition("replace")
 
 
 def test_columns_list_form_and_other_hints() -> None:
@@ -188,7 +191,7 @@ def test_columns_list_form_and_other_hints() -> None:
         }
     )
     resource = parsed.resource("a")
-    assert resource.columns == {"id": {"name": "id", "data_type": "bigint"}}
+    assert resource.columns == {"id": ColumnHint(data_type="bigint")}
     assert (resource.table_name, resource.selected, resource.max_table_nesting) == ("table_a", False, 1)
     assert parsed.selected_resources() == ()
 
@@ -196,7 +199,7 @@ def test_columns_list_form_and_other_hints() -> None:
 def test_a_path_ending_in_a_placeholder_is_a_single_entity() -> None:
     parsed = source("accounts", {"name": "account", "endpoint": "accounts/{resources.accounts.id}"})
     endpoint = parsed.resource("account").endpoint
-    assert (endpoint.data_selector, endpoint.paginator) == ("$", "single_page")
+    assert (endpoint.data_selector, endpoint.paginator) == ("$", PaginatorSpec("single_page"))
 
 
 def test_static_params_named_in_the_path_are_bound_and_encoded() -> None:
@@ -204,7 +207,7 @@ def test_static_params_named_in_the_path_are_bound_and_encoded() -> None:
         {"name": "repo", "endpoint": {"path": "repos/{owner}/issues", "params": {"owner": "a b/c", "x": 1}}}
     )
     endpoint = parsed.resource("repo").endpoint
-    assert endpoint.path == "repos/a%20b%2Fc/issues"
+    assert str(endpoint.path) == "repos/a%20b%2Fc/issues"
     assert endpoint.params == {"x": 1}
 
 
@@ -279,7 +282,7 @@ def test_bad_files(tmp_path: Path) -> None:
         (
             {"resources": [{"name": "a", "write_disposition": "merge"}]},
             "resources[0].write_disposition",
-            "needs a primary_key",
+            "needs a primary key",
         ),
         (
             {"resources": [{"name": "a", "write_disposition": "mrge"}]},
@@ -407,7 +410,7 @@ def test_config_errors_name_the_key_path(config: dict[str, Any], key_path: str, 
 
 def test_not_yet_supported_keys_set_to_null_are_accepted() -> None:
     parsed = source({"name": "a", "merge_key": None, "endpoint": {"incremental": None, "auth": None}})
-    assert parsed.resource("a").endpoint.incremental is None
+    assert parsed.resource("a").endpoint.path == parse_template("a", "path")
 
 
 def test_unknown_resource_has_a_did_you_mean() -> None:
@@ -487,7 +490,9 @@ def test_declared_bindings_in_path_and_params() -> None:
         Binding("resources.inboxes.owner.email", "inboxes", "owner.email", "param"),
     )
     assert messages.endpoint.params == {"limit": 10}
-    assert messages.endpoint.bound_params == {"owner": "{resources.inboxes.owner.email}"}
+    assert {name: str(t) for name, t in messages.endpoint.param_templates.items()} == {
+        "owner": "{resources.inboxes.owner.email}"
+    }
 
 
 def test_legacy_resolve_params() -> None:
@@ -504,7 +509,7 @@ def test_legacy_resolve_params() -> None:
     inboxes = parsed.resource("inboxes")
     assert inboxes.bindings == (Binding("account", "accounts", "uuid"),)
     assert inboxes.endpoint.params == {"x": 1}
-    assert inboxes.endpoint.path == "accounts/{account}/inboxes"
+    assert str(inboxes.endpoint.path) == "accounts/{account}/inboxes"
 
 
 def test_a_grandchild_inherits_its_ancestors_bindings() -> None:
@@ -609,3 +614,154 @@ def test_parsing_leaves_the_raw_config_unchanged() -> None:
     before = copy.deepcopy(raw)
     assert load_source(raw) == load_source(raw)
     assert raw == before
+
+
+# --- one rule, one owner, checked at parse time (issue: one validated plan) -------------------------
+
+
+def test_merge_strategy_has_one_default_in_code_config_writer_and_docs() -> None:
+    from airflow_provider_restsync.sql.disposition import DEFAULT_MERGE_STRATEGY
+
+    parsed = source({"name": "a", "primary_key": "id", "write_disposition": "merge"})
+    assert parsed.resource("a").write_disposition.strategy == DEFAULT_MERGE_STRATEGY == "upsert"
+    assert WriteDisposition("merge").strategy == DEFAULT_MERGE_STRATEGY
+    reference = (Path(__file__).parent.parent / "docs" / "config-reference.md").read_text()
+    assert f"`{DEFAULT_MERGE_STRATEGY}` (the default" in reference
+    assert "`delete-insert` (the default" not in reference
+
+
+def test_a_primary_key_given_only_as_a_column_hint_is_the_key() -> None:
+    parsed = source(
+        {"name": "a", "write_disposition": "merge", "columns": {"uid": {"primary_key": True}}},
+        {"name": "b", "primary_key": "id", "columns": {"region": {"primary_key": True}}},
+    )
+    assert parsed.resource("a").primary_key == ("uid",)
+    assert parsed.resource("b").primary_key == ("id", "region")
+
+
+@pytest.mark.parametrize(
+    ("columns", "key_path", "message"),
+    [
+        (
+            {"amount": {"data_type": "money"}},
+            "resources[0].columns.amount.data_type",
+            "unsupported data_type",
+        ),
+        (
+            {"amount": {"data_typ": "bigint"}},
+            "resources[0].columns.amount.data_typ",
+            "did you mean 'data_type'",
+        ),
+        ({"amount": {"nullable": "false"}}, "resources[0].columns.amount.nullable", "true or false"),
+        ({"amount": {"primary_key": 1}}, "resources[0].columns.amount.primary_key", "true or false"),
+        ({"amount": {"precision": 0}}, "resources[0].columns.amount.precision", "at least 1"),
+        ({"amount": {"precision": 4, "scale": 6}}, "resources[0].columns.amount.scale", "larger than"),
+        ({"amount": {"merge_key": True}}, "resources[0].columns.amount.merge_key", "not supported yet"),
+        ({"amount": "bigint"}, "resources[0].columns.amount", "a mapping"),
+        ([{"data_type": "bigint"}], "resources[0].columns[0].name", "needs a 'name'"),
+    ],
+)
+def test_column_hints_are_checked_at_parse_time(columns: Any, key_path: str, message: str) -> None:
+    error = config_error({"resources": [{"name": "a", "endpoint": "/a", "columns": columns}]})
+    assert error.key_path == key_path
+    assert message in str(error)
+
+
+def test_a_bad_column_hint_in_the_defaults_is_reported_where_it_is_written() -> None:
+    error = config_error(
+        {"resource_defaults": {"columns": {"id": {"data_type": "integer"}}}, "resources": ["a"]}
+    )
+    assert error.key_path == "resource_defaults.columns.id.data_type"
+
+
+def test_column_hint_values_are_typed() -> None:
+    parsed = source(
+        {
+            "name": "a",
+            "columns": {
+                "amount": {"data_type": "decimal", "precision": 12, "scale": 0, "nullable": False},
+                "payload": {"data_type": "complex", "description": "the raw event"},
+            },
+        }
+    )
+    assert parsed.resource("a").columns == {
+        "amount": ColumnHint(data_type="decimal", precision=12, scale=0, nullable=False),
+        "payload": ColumnHint(data_type="json"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("handler", "key_path", "message"),
+    [
+        ({"backoff_max": 0}, "backoff_max", ""),
+        ({"backoff_factor": -1}, "backoff_factor", ""),
+        ({"max_retries": 1.5}, "max_retries", ""),
+        ({"retry_on_status_codes": [429, 99]}, "retry_on_status_codes[1]", ""),
+        ({"max_retrys": 2}, "max_retrys", "did you mean 'max_retries'"),
+    ],
+)
+def test_error_handler_problems_fail_at_parse_time(
+    handler: dict[str, Any], key_path: str, message: str
+) -> None:
+    error = config_error({"resources": [{"name": "a", "endpoint": {"path": "/a", "error_handler": handler}}]})
+    assert error.key_path == f"resources[0].endpoint.error_handler.{key_path}"
+    assert message in str(error)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"q": "{{ds}}"}, {"q": "{ds}"}),
+        ({"q": "{{not_this}}"}, {"q": "{not_this}"}),
+        ({"q": "{{not_this {{and}} {{not_that}}}}"}, {"q": "{not_this {and} {not_that}}"}),
+        ({"q": "{{ undefined_in_jinja }}"}, {"q": "{ undefined_in_jinja }"}),
+        ({"q": ["{{a}}", "b"]}, {"q": ["{a}", "b"]}),
+        ({"q": "no braces"}, {"q": "no braces"}),
+    ],
+)
+def test_doubled_braces_in_params_are_literal_braces_as_in_dlt(
+    params: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    parsed = source({"name": "a", "endpoint": {"path": "/a", "params": params}})
+    assert parsed.resource("a").endpoint.params == expected
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "key_path", "message"),
+    [
+        ({"path": "/a", "params": {"q": "{ds}"}}, "resources[0].endpoint.params.q", "{{ and }}"),
+        ({"path": "/a", "params": {"q": "{"}}, "resources[0].endpoint.params.q", "unbalanced"),
+        ({"path": "/a/{", "params": {}}, "resources[0].endpoint.path", "unbalanced '{'"),
+        ({"path": "/a/}x", "params": {}}, "resources[0].endpoint.path", "unbalanced '}'"),
+        (
+            {"path": "/a", "headers": {"X": "{resources.b.id}"}},
+            "resources[0].endpoint.headers.X",
+            "not supported",
+        ),
+        ({"path": "/a", "json": {"k": ["{x}"]}}, "resources[0].endpoint.json.k[0]", "not supported"),
+    ],
+)
+def test_a_lone_brace_is_an_error_with_the_escape_in_the_message(
+    endpoint: dict[str, Any], key_path: str, message: str
+) -> None:
+    error = config_error({"resources": [{"name": "a", "endpoint": endpoint}]})
+    assert error.key_path == key_path
+    assert message in str(error)
+
+
+def test_doubled_braces_in_paths_headers_and_json_are_literal() -> None:
+    parsed = source(
+        {
+            "name": "a",
+            "endpoint": {
+                "path": "/v1/{{literal}}/items",
+                "headers": {"X-{{Name}}": "value {{escaped}}"},
+                "json": {"filter": "{{not_this}}", "{{key}}": ["{{x}}", 1]},
+                "method": "POST",
+            },
+        }
+    )
+    endpoint = parsed.resource("a").endpoint
+    assert endpoint.path.literal == "/v1/{literal}/items" and str(endpoint.path) == "/v1/{{literal}}/items"
+    assert endpoint.headers == {"X-{Name}": "value {escaped}"}
+    assert endpoint.json == {"filter": "{not_this}", "{key}": ["{x}", 1]}

@@ -17,7 +17,7 @@ from airflow_provider_restsync.paging import (
     OffsetPaginator,
     PageNumberPaginator,
     SinglePagePaginator,
-    create_paginator,
+    parse_paginator,
 )
 from tests.support import api_client
 from tests.support.api_client import ServerFactory, fetch_pages, record_ids, resource_config
@@ -363,7 +363,7 @@ def test_auto_falls_back_to_a_single_page(api: ServerFactory) -> None:
         assert len(server.requests) == 1
 
 
-# --- create_paginator ----------------------------------------------------------------------------------
+# --- parse_paginator -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -382,13 +382,13 @@ def test_auto_falls_back_to_a_single_page(api: ServerFactory) -> None:
         ("header_cursor", HeaderCursorPaginator),
     ],
 )
-def test_create_paginator_types(spec: Any, kind: type) -> None:
-    assert isinstance(create_paginator(spec, "client.paginator"), kind)
+def test_parse_paginator_types(spec: Any, kind: type) -> None:
+    assert isinstance(parse_paginator(spec, "client.paginator").create(), kind)
 
 
-def test_create_paginator_copies_an_instance() -> None:
+def test_parse_paginator_copies_an_instance() -> None:
     instance = OffsetPaginator(limit=10)
-    made = create_paginator(instance, "p")
+    made = parse_paginator(instance, "p").create()
     assert isinstance(made, OffsetPaginator) and made is not instance
 
 
@@ -409,15 +409,16 @@ def test_create_paginator_copies_an_instance() -> None:
         (42, "p", "type name or a mapping"),
     ],
 )
-def test_create_paginator_errors(spec: Any, key_path: str, message: str) -> None:
+def test_parse_paginator_errors(spec: Any, key_path: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
-        create_paginator(spec, "p")
+        parse_paginator(spec, "p").create()
     assert caught.value.key_path == key_path
 
 
 def test_body_paths_set_to_null_are_accepted() -> None:
     assert isinstance(
-        create_paginator({"type": "offset", "limit": 5, "limit_body_path": None}, "p"), OffsetPaginator
+        parse_paginator({"type": "offset", "limit": 5, "limit_body_path": None}, "p").create(),
+        OffsetPaginator,
     )
 
 
