@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_restsync.sql.destination import create_destination_engine
+from airflow_provider_restsync.sql.hints import parse_column_hints
 from airflow_provider_restsync.sql.naming import NamingConvention
 from airflow_provider_restsync.sql.write import TableWriter
 from tests.test_sql_support import column_types, data, fetch, model
@@ -65,7 +66,8 @@ def test_column_hints_set_types(engine: sa.Engine) -> None:
         "declared_only": {"data_type": "bool"},
     }
     record = {"Amount": "12.50", "day": "2024-02-29", "code": 7, "count": "42", "payload": "just text"}
-    with TableWriter(engine, resource="r", table="hinted", columns=hints) as w:
+    columns = parse_column_hints(hints, "columns")
+    with TableWriter(engine, resource="r", table="hinted", columns=columns) as w:
         w.write([record])
     types = column_types(engine, "hinted")
     assert types["amount"] == "decimal" and types["day"] == "date" and types["code"] == "text"

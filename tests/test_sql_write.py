@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from airflow_provider_restsync.errors import ConfigError, LoadError, MissingPrimaryKeyError
 from airflow_provider_restsync.sql.destination import create_destination_engine
-from airflow_provider_restsync.sql.write import TableWriter, parse_write_disposition
+from airflow_provider_restsync.sql.disposition import WriteDisposition, parse_write_disposition
+from airflow_provider_restsync.sql.write import TableWriter
 from tests.test_sql_support import count, data, fetch, model, table_exists
 
 
@@ -109,10 +110,9 @@ def test_merge_keys_are_case_sensitive_everywhere(engine: sa.Engine) -> None:
     assert sorted((r["code"], r["n"]) for r in fetch(engine, "codes")) == [("ABC", 3), ("abc", 1)]
 
 
-@pytest.mark.parametrize(
-    "disposition", [{"disposition": "merge", "strategy": "delete-insert"}, {"disposition": "merge"}]
-)
-def test_merge_strategies_in_dlts_dict_form(engine: sa.Engine, disposition: dict[str, str]) -> None:
+@pytest.mark.parametrize("strategy", ["delete-insert", "upsert"])
+def test_merge_strategies_leave_the_same_rows(engine: sa.Engine, strategy: str) -> None:
+    disposition = WriteDisposition("merge", strategy)
     with TableWriter(engine, resource="r", table="t", primary_key="id", disposition=disposition) as w:
         w.write([{"id": i, "v": "a"} for i in range(10)])
         result = w.write([{"id": i, "v": "b"} for i in range(5, 15)])
@@ -264,11 +264,22 @@ def test_one_record_without_its_key_fails_the_whole_batch(engine: sa.Engine) -> 
 
 
 def test_configuration_errors() -> None:
-    with pytest.raises(ConfigError, match="write_disposition"):
-        parse_write_disposition("upsert")
-    with pytest.raises(ConfigError, match="strategy"):
-        parse_write_disposition({"disposition": "merge", "strategy": "scd2"})
-    assert parse_write_disposition({"disposition": "replace"}) == ("replace", "upsert")
+    with pytest.raises(ConfigError, match="unknown write disposition 'upsert'") as caught:
+        parse_write_disposition("upsert", "resources[0].write_disposition")
+    assert caught.value.key_path == "resources[0].write_disposition"
+    with pytest.raises(ConfigError, match="not supported yet") as caught:
+        parse_write_disposition({"disposition": "merge", "strategy": "scd2"}, "w")
+    assert caught.value.key_path == "w.strategy"
+    assert parse_write_disposition({"disposition": "replace"}, "w") == WriteDisposition("replace", "upsert")
+    with pytest.raises(ConfigError, match="unknown write disposition"):
+        WriteDisposition("upsert")
+
+
+def test_merge_without_a_primary_key_is_refused_not_appended(engine: sa.Engine) -> None:
+    with pytest.raises(ConfigError, match="needs a primary key") as caught:
+        TableWriter(engine, resource="r", table="t", disposition="merge")
+    assert caught.value.key_path == "primary_key"
+    assert not table_exists(engine, "t")
 
 
 def test_replace_keeps_old_columns_nullable_and_makes_the_key_again(engine: sa.Engine) -> None:
@@ -278,3 +289,47 @@ def test_replace_keeps_old_columns_nullable_and_makes_the_key_again(engine: sa.E
         w.write([{"v": "no id any more"}])
     assert data(fetch(engine, "t")) == [{"id": None, "v": "no id any more"}]
     assert model(engine, "t").primary_key == ()
+
+
+def test_a_snake_case_primary_key_finds_its_field_under_direct_naming(engine: sa.Engine) -> None:
+    # primary_key: id with records carrying "ID": under direct naming the column is "ID", and the key too.
+    with TableWriter(
+        engine, resource="r", table="t", primary_key="id", disposition="merge", naming="direct"
+    ) as w:
+        w.write([{"ID": 1, "Name": "a"}, {"ID": 2, "Name": "b"}])
+        result = w.write([{"ID": 2, "Name": "renamed"}, {"ID": 3, "Name": "c"}])
+    assert (result.inserted, result.updated) == (1, 1)
+    assert sorted((r["ID"], r["Name"]) for r in fetch(engine, "t")) == [(1, "a"), (2, "renamed"), (3, "c")]
+    assert model(engine, "t").primary_key == ("ID",)
+
+
+def test_a_primary_key_matching_two_fields_says_so(engine: sa.Engine) -> None:
+    with (
+        TableWriter(
+            engine, resource="r", table="t", primary_key="id", disposition="merge", naming="direct"
+        ) as w,
+        pytest.raises(LoadError, match="matches the fields 'ID', 'Id'"),
+    ):
+        w.write([{"ID": 1, "Id": 2}])
+    assert not table_exists(engine, "t")
+
+
+def test_a_key_hinted_in_columns_merges(engine: sa.Engine) -> None:
+    from airflow_provider_restsync.config import load_source
+
+    config = {
+        "resources": [{"name": "t", "write_disposition": "merge", "columns": {"uid": {"primary_key": True}}}]
+    }
+    resource = load_source(config).resource("t")
+    with TableWriter(
+        engine,
+        resource="t",
+        table="t",
+        primary_key=resource.primary_key,
+        disposition=resource.write_disposition,
+        columns=resource.columns,
+    ) as w:
+        w.write([{"uid": "a", "v": 1}])
+        result = w.write([{"uid": "a", "v": 2}])
+    assert (result.inserted, result.updated) == (0, 1)
+    assert data(fetch(engine, "t")) == [{"uid": "a", "v": 2}]

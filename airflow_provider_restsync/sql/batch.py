@@ -12,52 +12,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_restsync.errors import ConfigError, LoadError, MissingPrimaryKeyError
+from airflow_provider_restsync.errors import LoadError, MissingPrimaryKeyError
 from airflow_provider_restsync.sql.convert import MISFIT, Converter, converter, to_text_lossless
-from airflow_provider_restsync.sql.naming import ColumnNames, FieldKey, plain_name
+from airflow_provider_restsync.sql.hints import ColumnHint
+from airflow_provider_restsync.sql.naming import ColumnNames, FieldKey, normalize_identifier, plain_name
 from airflow_provider_restsync.sql.schema import ColumnSpec, TableModel
-from airflow_provider_restsync.sql.types import canonical_type, infer_column_type, infer_type
+from airflow_provider_restsync.sql.types import infer_column_type, infer_type
 
 log = logging.getLogger(__name__)
 
 Record = Mapping[Any, Any]
-
-
-@dataclass(frozen=True)
-class ColumnHint:
-    """A dlt ``columns`` hint for one field."""
-
-    data_type: str | None = None
-    nullable: bool = True
-    precision: int | None = None
-    scale: int | None = None
-    primary_key: bool = False
-
-
-def parse_hints(columns: Mapping[str, Mapping[str, Any]] | None) -> dict[str, ColumnHint]:
-    """Validate dlt ``columns`` hints (``{"Amount": {"data_type": "decimal", "precision": 12}}``)."""
-    hints: dict[str, ColumnHint] = {}
-    for name, hint in (columns or {}).items():
-        where = f"columns.{name}"
-        if not isinstance(hint, Mapping):
-            raise ConfigError("a column hint must be a mapping such as {data_type: bigint}", where)
-        data_type = hint.get("data_type")
-        hints[name] = ColumnHint(
-            data_type=canonical_type(str(data_type), f"{where}.data_type") if data_type else None,
-            nullable=bool(hint.get("nullable", True)),
-            precision=_optional_int(hint.get("precision"), f"{where}.precision"),
-            scale=_optional_int(hint.get("scale"), f"{where}.scale"),
-            primary_key=bool(hint.get("primary_key", False)),
-        )
-    return hints
-
-
-def _optional_int(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"expected a positive integer, got {value!r}", where)
-    return value
 
 
 def flatten(record: Record, levels: int) -> dict[FieldKey, Any]:
@@ -124,13 +88,30 @@ class BatchPreparer:
     # --- keys ----------------------------------------------------------------------------------
 
     def key_columns(self, fields: Iterable[FieldKey]) -> tuple[str, ...]:
-        """Primary key columns; each key may be named as in the API (``ID``) or normalized (``id``)."""
-        present = set(fields)
+        """Primary key columns; each key may be named as in the API (``ID``) or in snake_case (``id``).
+
+        The field named exactly as the key wins; else the one field whose snake_case name equals the
+        key's, whatever the naming of the columns (``id`` finds ``ID`` under ``direct`` naming too).
+        """
+        present = list(fields)
         columns: list[str] = []
         for key in self.primary_key:
-            column = self.names.get(key) if key in present else None
+            field_key = self._key_field(key, present)
+            column = self.names.get(field_key) if field_key is not None else None
             columns.append(column or self.names.convention.normalize(key))
         return tuple(columns)
+
+    def _key_field(self, key: str, fields: Sequence[FieldKey]) -> FieldKey | None:
+        if key in fields:
+            return key
+        wanted = normalize_identifier(key)
+        matches = [f for f in fields if isinstance(f, str) and normalize_identifier(f) == wanted]
+        if len(matches) > 1:
+            raise LoadError(
+                f"resource {self.resource!r}: primary key {key!r} matches the fields "
+                f"{', '.join(map(repr, matches))}; name one of them exactly in primary_key"
+            )
+        return matches[0] if matches else None
 
     def _check_keys(
         self, records: Sequence[Record], key: Sequence[str], by_column: Mapping[str, FieldKey]

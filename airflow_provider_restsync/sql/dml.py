@@ -8,12 +8,14 @@ on PostgreSQL and SQLite, ``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE`` on M
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from airflow_provider_restsync.sql.dialects import family
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
@@ -80,20 +82,46 @@ def count_existing(conn: sa.Connection, target: sa.Table, staging: sa.Table, key
     return int(conn.execute(query).scalar_one())
 
 
-def upsert(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Sequence[str]) -> None:
-    """Insert the staged rows, replacing the row of every key already in the target."""
-    columns = [c.name for c in target.columns]
-    select = sa.select(*(staging.c[c] for c in columns))
+def upsert(
+    conn: sa.Connection,
+    target: sa.Table,
+    key: Sequence[str],
+    *,
+    select: sa.Select[Any] | None = None,
+    row: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert rows (those of ``select``, or one ``row`` of values); a row whose key is stored replaces it.
+
+    The one place that picks the dialect's upsert: ``ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite,
+    ``ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB.
+
+    :param key: the columns of the target's primary key or unique index.
+    :param select: a SELECT of every target column, by name (the staged batch).
+    :param row: the values of one row (the state table's).
+    """
+    new: Any
+    if select is not None:
+        columns, new = [c.name for c in target.columns], select.selected_columns
+    else:
+        assert row is not None
+        columns, new = list(row), row
     update = [c for c in columns if c not in key]
-    name = conn.dialect.name
-    if name in ("mysql", "mariadb"):
-        mysql_insert = mysql.insert(target).from_select(columns, select)
-        values = {c: staging.c[c] for c in update} or {key[0]: staging.c[key[0]]}
+    name = family(conn.dialect)
+    if name == "mysql":
+        mysql_insert = mysql.insert(target)
+        mysql_insert = (
+            mysql_insert.from_select(columns, select) if select is not None else mysql_insert.values(new)
+        )
+        values = {c: new[c] for c in update} or {key[0]: new[key[0]]}
         conn.execute(mysql_insert.on_duplicate_key_update(values))
         return
-    # SQLite needs a WHERE before ON CONFLICT to parse INSERT ... SELECT (its docs' "parsing ambiguity").
     dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
-    statement = dialect_insert(target).from_select(columns, select.where(sa.true()))
+    # SQLite needs a WHERE before ON CONFLICT to parse INSERT ... SELECT (its docs' "parsing ambiguity").
+    statement = (
+        dialect_insert(target).from_select(columns, select.where(sa.true()))
+        if select is not None
+        else dialect_insert(target).values(new)
+    )
     if update:
         statement = statement.on_conflict_do_update(
             index_elements=list(key), set_={c: statement.excluded[c] for c in update}
@@ -101,6 +129,11 @@ def upsert(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Sequen
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
     conn.execute(statement)
+
+
+def staged_rows(target: sa.Table, staging: sa.Table) -> sa.Select[Any]:
+    """SELECT of the staged rows, column by column as the target has them."""
+    return sa.select(*(staging.c[c.name] for c in target.columns))
 
 
 def delete_insert(conn: sa.Connection, target: sa.Table, staging: sa.Table, key: Sequence[str]) -> int:
@@ -116,9 +149,6 @@ def delete_insert(conn: sa.Connection, target: sa.Table, staging: sa.Table, key:
 
 def insert_from(conn: sa.Connection, target: sa.Table, staging: sa.Table) -> None:
     """INSERT INTO target SELECT ... FROM staging, column by column."""
-    columns = [c.name for c in target.columns]
-    conn.execute(sa.insert(target).from_select(columns, sa.select(*(staging.c[c] for c in columns))))
-
-
-def count_rows(conn: sa.Connection, table: sa.Table) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    conn.execute(
+        sa.insert(target).from_select([c.name for c in target.columns], staged_rows(target, staging))
+    )

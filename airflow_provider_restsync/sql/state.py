@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from airflow_provider_restsync.sql.dialects import family, transaction
+from airflow_provider_restsync.sql.dml import upsert
 from airflow_provider_restsync.sql.types import sql_type
 
 STATE_TABLE = "_restsync_state"
@@ -69,17 +69,7 @@ def write_state(
         "run_id": run_id[:_NAME_LENGTH],
         "updated_at": now if conn.dialect.name == "postgresql" else now.replace(tzinfo=None),
     }
-    update = {k: v for k, v in values.items() if k not in ("resource", "table_name")}
-    if conn.dialect.name == "postgresql":
-        pg_insert = postgresql.insert(target).values(values)
-        conn.execute(pg_insert.on_conflict_do_update(index_elements=["resource", "table_name"], set_=update))
-    elif conn.dialect.name == "sqlite":
-        lite_insert = sqlite.insert(target).values(values)
-        conn.execute(
-            lite_insert.on_conflict_do_update(index_elements=["resource", "table_name"], set_=update)
-        )
-    else:
-        conn.execute(mysql.insert(target).values(values).on_duplicate_key_update(update))
+    upsert(conn, target, ("resource", "table_name"), row=values)
 
 
 def read_state(engine: sa.Engine, schema: str | None, *, resource: str, table: str) -> dict[str, Any] | None:

@@ -28,19 +28,18 @@ import sqlalchemy as sa
 
 from airflow_provider_restsync.errors import ConfigError, LoadError
 from airflow_provider_restsync.sql import dml, schema
-from airflow_provider_restsync.sql.batch import BatchPreparer, PreparedBatch, Record, parse_hints
+from airflow_provider_restsync.sql.batch import BatchPreparer, PreparedBatch, Record
 from airflow_provider_restsync.sql.convert import sqlite_timestamp
 from airflow_provider_restsync.sql.ddl import DropTemporaryTable
 from airflow_provider_restsync.sql.destination import attach_sqlite_schema
 from airflow_provider_restsync.sql.dialects import family, transaction, transactional_ddl
+from airflow_provider_restsync.sql.disposition import WriteDisposition
+from airflow_provider_restsync.sql.hints import ColumnHint
 from airflow_provider_restsync.sql.naming import ColumnNames, NamingConvention
 from airflow_provider_restsync.sql.schema import BOOKKEEPING, LOADED_AT, RUN_ID, ColumnSpec, TableModel
 from airflow_provider_restsync.sql.state import ensure_state_table, read_state, write_state
 
 log = logging.getLogger(__name__)
-
-DISPOSITIONS = ("append", "replace", "merge")
-MERGE_STRATEGIES = ("upsert", "delete-insert")
 
 
 @dataclass
@@ -54,26 +53,6 @@ class BatchResult:
     new_columns: list[str] = field(default_factory=list)
 
 
-def parse_write_disposition(
-    disposition: str | Mapping[str, Any], strategy: str = "upsert"
-) -> tuple[str, str]:
-    """(disposition, strategy) from ``"merge"`` or dlt's ``{"disposition": "merge", "strategy": ...}``."""
-    if isinstance(disposition, Mapping):
-        strategy = str(disposition.get("strategy", strategy))
-        disposition = str(disposition.get("disposition", "append"))
-    if disposition not in DISPOSITIONS:
-        raise ConfigError(
-            f"unknown write_disposition {disposition!r}; expected one of {', '.join(DISPOSITIONS)}",
-            "write_disposition",
-        )
-    if disposition == "merge" and strategy not in MERGE_STRATEGIES:
-        raise ConfigError(
-            f"unsupported merge strategy {strategy!r}; expected one of {', '.join(MERGE_STRATEGIES)}",
-            "write_disposition.strategy",
-        )
-    return disposition, strategy
-
-
 class TableWriter:
     """Writes batches of records of one resource into one table.
 
@@ -81,10 +60,11 @@ class TableWriter:
     :param resource: the resource name, for errors, logs and the checkpoint key.
     :param table: the table name (normalized like the columns).
     :param primary_key: field names as in the API (``ID``) or normalized (``id``); composite allowed.
-        Used by ``merge`` (and by ``replace`` to deduplicate); every record must carry it.
-    :param disposition: ``append``, ``replace``, ``merge``, or dlt's ``{disposition, strategy}`` mapping.
-    :param strategy: for ``merge``: ``upsert`` (default) or ``delete-insert``.
-    :param columns: dlt column hints, ``{field: {data_type, nullable, precision, scale, primary_key}}``.
+        Used by ``merge`` (and by ``replace`` to deduplicate); every record must carry it. A merge
+        without one is a :class:`ConfigError` (the config reports it at parse time).
+    :param disposition: a :class:`WriteDisposition`, or the name of one (``append``, ``replace``,
+        ``merge``) with its default strategy.
+    :param columns: column hints by field name (:func:`sql.hints.parse_column_hints` makes them).
     :param naming: ``snake_case`` (as dlt) or ``direct`` (the API's names).
     :param max_table_nesting: flatten nested objects this many levels into ``parent__child`` columns;
         None or 0 keeps them in JSON columns.
@@ -102,9 +82,8 @@ class TableWriter:
         resource: str,
         table: str,
         primary_key: str | Sequence[str] = (),
-        disposition: str | Mapping[str, Any] = "append",
-        strategy: str = "upsert",
-        columns: Mapping[str, Mapping[str, Any]] | None = None,
+        disposition: WriteDisposition | str = "append",
+        columns: Mapping[str, ColumnHint] | None = None,
         naming: str = "snake_case",
         max_table_nesting: int | None = None,
         schema: str | None = None,
@@ -115,7 +94,8 @@ class TableWriter:
         self.engine = engine
         self.family = family(engine.dialect)
         self.resource = resource
-        self.disposition, self.strategy = parse_write_disposition(disposition, strategy)
+        mode = disposition if isinstance(disposition, WriteDisposition) else WriteDisposition(disposition)
+        self.disposition, self.strategy = mode.disposition, mode.strategy
         if max_table_nesting is not None and (isinstance(max_table_nesting, bool) or max_table_nesting < 0):
             raise ConfigError(
                 f"expected a non-negative integer, got {max_table_nesting!r}", "max_table_nesting"
@@ -135,13 +115,11 @@ class TableWriter:
             dbapi_error,
         )
 
-        hints = parse_hints(columns)
+        hints = dict(columns or {})
         keys = [primary_key] if isinstance(primary_key, str) else list(primary_key)
-        keys += [name for name, hint in hints.items() if hint.primary_key and name not in keys]
-        if self.disposition == "merge" and not keys:
-            log.warning("resource %r: merge without a primary key appends (as dlt does)", resource)
+        mode.require_key(keys, "primary_key")
         self.primary_key = keys
-        self._keyed = bool(keys) and self.disposition in ("merge", "replace")
+        self._keyed = bool(keys) and mode.keyed
 
         moment = (loaded_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
         stamp: Any = moment if self.family == "postgresql" else moment.replace(tzinfo=None)
@@ -351,7 +329,7 @@ class TableWriter:
         if self.strategy == "delete-insert":
             dml.delete_insert(conn, target, stage, batch.key)
         else:
-            dml.upsert(conn, target, stage, batch.key)
+            dml.upsert(conn, target, batch.key, select=dml.staged_rows(target, stage))
         conn.execute(DropTemporaryTable(stage))
         result.updated = existing
         result.inserted = len(batch.rows) - existing
