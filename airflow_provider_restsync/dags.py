@@ -120,7 +120,7 @@ def _task_doc(resource: ResourceConfig) -> str:
     endpoint = resource.endpoint
     lines = [
         f"Syncs `{endpoint.method} {endpoint.path}` into table `{resource.table_name}`",
-        f"({resource.write_disposition}"
+        f"({resource.write_disposition.disposition}"
         + (f" on {', '.join(resource.primary_key)}" if resource.primary_key else "")
         + ").",
     ]

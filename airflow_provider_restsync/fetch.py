@@ -16,29 +16,22 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
 
-from airflow_provider_restsync.config import (
-    Binding,
-    ResourceConfig,
-    ResponseAction,
-    SourceConfig,
-    encode_path_value,
-)
+from airflow_provider_restsync.bindings import Binding
+from airflow_provider_restsync.config import ResourceConfig, ResponseAction, SourceConfig
 from airflow_provider_restsync.errors import ApiRequestError, PagingError
-from airflow_provider_restsync.paging import BasePaginator, PageRequest, create_paginator
+from airflow_provider_restsync.hooks.retry import RetryOverrides
+from airflow_provider_restsync.paging import BasePaginator, PageRequest
+from airflow_provider_restsync.placeholders import Template, encode_path_value
+from airflow_provider_restsync.responses import NotJsonError, json_body
 from airflow_provider_restsync.selecting import JsonPath, compile_selector
 
 log = logging.getLogger(__name__)
-
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-# In a param value only these are placeholders; other braces are the value's own text.
-_PARAM_PLACEHOLDER = re.compile(r"\{(resources\.[^{}]*)\}")
 
 Record = dict[str, Any]
 
@@ -58,7 +51,8 @@ class ApiClient(Protocol):
     """What ``iter_pages`` needs from an HTTP client; :class:`RestSyncHook` is one.
 
     The client applies the base URL, auth, client-level headers and retries; ``url`` may be relative to
-    the base URL or absolute (a next-page link). ``retry`` is passed through untouched.
+    the base URL or absolute (a next-page link). ``retry`` is the endpoint's ``error_handler``: the client
+    applies it to its own retry policy.
     """
 
     def request(
@@ -70,7 +64,7 @@ class ApiClient(Protocol):
         json: Any = None,
         data: Any = None,
         headers: Any = None,
-        retry: Any = None,
+        retry: RetryOverrides | None = None,
         raise_for_status: bool = True,
     ) -> requests.Response: ...
 
@@ -86,7 +80,6 @@ def iter_pages(
     *,
     max_pages: int = 100_000,
     params: Mapping[str, Any] | None = None,
-    retry_for: Callable[[ResourceConfig], Any] | None = None,
 ) -> Iterator[Page]:
     """Yield the pages of one resource, page by page; a child resource's pages for each parent record.
 
@@ -95,18 +88,12 @@ def iter_pages(
     :param resource_name: the resource to fetch; its ancestors are fetched too, but not yielded.
     :param max_pages: the most pages one request sequence may take before it is called a loop.
     :param params: query parameters added to the resource's own requests (not its ancestors').
-    :param retry_for: maps a resource to the ``retry`` value its requests pass to ``client.request``.
     :raises PagingError: a loop, a selector that selects nothing, a parent record without a bound field.
     :raises ApiRequestError: an HTTP failure ``response_actions`` do not ignore.
     """
     lineage = source.lineage(resource_name)
     plans = [
-        _EndpointPlan(
-            resource,
-            source,
-            retry=retry_for(resource) if retry_for is not None else None,
-            extra_params=params if resource is lineage[-1] else None,
-        )
+        _EndpointPlan(resource, extra_params=params if resource is lineage[-1] else None)
         for resource in lineage
     ]
     pager = _Pager(client, max_pages)
@@ -153,45 +140,30 @@ class _ResponseActions:
 class _EndpointPlan:
     """What one resource's requests need, compiled once per ``iter_pages`` call."""
 
-    def __init__(
-        self,
-        resource: ResourceConfig,
-        source: SourceConfig,
-        *,
-        retry: Any,
-        extra_params: Mapping[str, Any] | None,
-    ) -> None:
+    def __init__(self, resource: ResourceConfig, *, extra_params: Mapping[str, Any] | None) -> None:
         endpoint = resource.endpoint
         self.resource = resource
         self.name = resource.name
-        self.retry = retry
+        self.retry = endpoint.retry
         self.selector = compile_selector(endpoint.data_selector)
-        self.paginator_spec = (
-            endpoint.paginator if endpoint.paginator is not None else source.client.paginator
-        )
-        self.paginator_path = f"{resource.key_path}.endpoint.paginator"
+        self.paginator = endpoint.paginator
         self.actions = _ResponseActions(endpoint.response_actions)
         self.static_params = {**endpoint.params, **(extra_params or {})}
         by_placeholder = {binding.placeholder: binding for binding in resource.bindings}
-        self.path_bindings = [
-            by_placeholder[name] for name in dict.fromkeys(_PLACEHOLDER.findall(endpoint.path))
-        ]
+        self.path_bindings = {name: by_placeholder[name] for name in endpoint.path.names}
         self.param_bindings = {
-            expression: by_placeholder[expression]
-            for template in endpoint.bound_params.values()
-            for expression in _PARAM_PLACEHOLDER.findall(template)
+            name: by_placeholder[name]
+            for template in endpoint.param_templates.values()
+            for name in template.names
         }
-        bindings = (*self.path_bindings, *self.param_bindings.values())
+        bindings = (*self.path_bindings.values(), *self.param_bindings.values())
         self.fields = {binding: JsonPath(binding.field) for binding in bindings}
 
     def first_request(self, context: Mapping[str, Mapping[str, Any]]) -> PageRequest:
         endpoint = self.resource.endpoint
         params = dict(self.static_params)
-        path = endpoint.path
-        if self.path_bindings:
-            values = {b.placeholder: self._path_value(b, context) for b in self.path_bindings}
-            path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], path)
-        for name, template in endpoint.bound_params.items():
+        path = endpoint.path.render(lambda name: self._path_value(name, context))
+        for name, template in endpoint.param_templates.items():
             params[name] = self._param_value(template, context)
         return PageRequest(
             url=path,
@@ -223,20 +195,20 @@ class _EndpointPlan:
             )
         return value
 
-    def _path_value(self, binding: Binding, context: Mapping[str, Mapping[str, Any]]) -> str:
+    def _path_value(self, name: str, context: Mapping[str, Mapping[str, Any]]) -> str:
+        binding = self.path_bindings[name]
         value = self._value(binding, context)
         try:
             return encode_path_value(value, binding.placeholder)
         except ValueError as exc:
             raise PagingError(f"resource {self.name!r}: {exc} (from a {binding.resource!r} record)") from None
 
-    def _param_value(self, template: str, context: Mapping[str, Mapping[str, Any]]) -> Any:
+    def _param_value(self, template: Template, context: Mapping[str, Mapping[str, Any]]) -> Any:
         bindings = self.param_bindings
-        whole = _PARAM_PLACEHOLDER.fullmatch(template)
-        if whole:
+        if template.single is not None:
             # A param that is just one placeholder keeps the value's type (an int stays an int).
-            return self._value(bindings[whole.group(1)], context)
-        return _PARAM_PLACEHOLDER.sub(lambda m: str(self._value(bindings[m.group(1)], context)), template)
+            return self._value(bindings[template.single], context)
+        return template.render(lambda name: str(self._value(bindings[name], context)))
 
 
 def _fields(record: Mapping[str, Any], limit: int = 20) -> str:
@@ -320,7 +292,7 @@ class _Pager:
     ) -> Iterator[tuple[list[Record], str]]:
         """Yield ``(records, redacted url)`` per non-empty page until the paginator proves the end."""
         request = plan.first_request(context)
-        paginator = create_paginator(plan.paginator_spec, plan.paginator_path)
+        paginator = plan.paginator.create()
         paginator.init_request(request)
         guard = _LoopGuard(plan.name, self.max_pages)
         extra_fields = plan.parent_fields(parent)
@@ -368,16 +340,10 @@ class _Pager:
 
     @staticmethod
     def _body(plan: _EndpointPlan, response: requests.Response, url: str) -> Any:
-        if not response.content:
-            return None
         try:
-            return response.json()
-        except ValueError:
-            kind = response.headers.get("Content-Type", "no content type")
-            raise PagingError(
-                f"resource {plan.name!r}: the response of {url} is not JSON "
-                f"({kind}, {len(response.content)} bytes)"
-            ) from None
+            return json_body(response)
+        except NotJsonError as exc:
+            raise PagingError(f"resource {plan.name!r}: the response of {url} is not JSON: {exc}") from None
 
 
 __all__ = ["ApiClient", "Page", "iter_pages"]

@@ -106,7 +106,7 @@ def test_an_inline_resource_makes_a_single_endpoint_task() -> None:
     assert task.resource_name == "bounces"
     assert task.source["resources"][0]["endpoint"]["path"] == "/v1/bounces"
     assert "request_params" in task.template_fields
-    assert "source" in task.template_fields
+    assert "source" not in task.template_fields  # the config is never Jinja-rendered
 
 
 def test_an_operator_without_source_or_inline_resource_is_refused() -> None:

@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_restsync.config import load_source
 from airflow_provider_restsync.errors import ApiRequestError, PagingError
 from airflow_provider_restsync.fetch import iter_pages
+from airflow_provider_restsync.hooks.retry import RetryOverrides
 from tests.support import api_client
 from tests.support.api_client import ServerFactory, SessionApiClient, fetch_pages, record_ids, resource_config
 from tests.support.http import Request, Response
@@ -65,7 +66,9 @@ def test_reference_003_fans_out_accounts_inboxes_messages_with_inferred_bindings
         # The id "a/../b?x=1" stays one path segment: it cannot climb up the path or start a query.
         assert "/v1/accounts/a%2F..%2Fb%3Fx%3D1/inboxes/1-in0/messages" in paths
         assert len(server.requests) == 1 + 2 + 4
-        assert all(sent.retry is None for sent in client.sent)
+        # Each request carries its endpoint's error_handler, for the client to apply to its policy.
+        handler = RetryOverrides(statuses=(429,), max_retries=2, backoff_factor=5)
+        assert all(sent.retry == handler for sent in client.sent)
 
 
 def test_declared_bindings_and_include_from_parent(api: ServerFactory) -> None:
@@ -86,7 +89,8 @@ def test_declared_bindings_and_include_from_parent(api: ServerFactory) -> None:
                     "params": {
                         "inbox": {"type": "resolve", "resource": "inboxes", "field": "id"},
                         "owner": "{resources.inboxes.owner.email}",
-                        "note": '{"from": "{resources.inboxes.id}"}',
+                        # dlt's escape: doubled braces are literal ones around the placeholder.
+                        "note": '{{"from": "{resources.inboxes.id}"}}',
                     },
                 },
                 "include_from_parent": ["id"],
@@ -335,25 +339,19 @@ def test_guard_max_pages(api: ServerFactory) -> None:
 
 def test_params_and_retry_are_passed_per_resource(api: ServerFactory) -> None:
     with api(inbox_api) as server:
-        source = load_source(reference_config("inbox_testing", server.url))
+        config = reference_config("inbox_testing", server.url)
+        config["resources"][0]["endpoint"]["error_handler"] = {"max_retries": 7}
+        source = load_source(config)
         client = SessionApiClient(server.url)
-        pages = list(
-            iter_pages(
-                client,
-                source,
-                "inboxes",
-                params={"since": "2024-01-01"},
-                retry_for=lambda resource: f"policy-for-{resource.name}",
-            )
-        )
+        pages = list(iter_pages(client, source, "inboxes", params={"since": "2024-01-01"}))
     assert len(record_ids(pages)) == 4
     sent = {
         (request.url.rsplit("/", 1)[-1], request.retry, (request.params or {}).get("since"))
         for request in client.sent
     }
     assert sent == {
-        ("accounts", "policy-for-accounts", None),
-        ("inboxes", "policy-for-inboxes", "2024-01-01"),
+        ("accounts", RetryOverrides(max_retries=7), None),
+        ("inboxes", RetryOverrides(statuses=(429,), max_retries=2, backoff_factor=5), "2024-01-01"),
     }
 
 
@@ -412,3 +410,29 @@ def test_a_grandchild_declares_both_ancestors_in_its_path(api: ServerFactory) ->
         pages, _ = fetch_pages(server.url, config, "messages")
         assert record_ids(pages) == expected_messages()
         assert len(server.requests) == 1 + 2 + 4
+
+
+def test_doubled_braces_reach_the_api_as_literal_braces_as_dlt_sends_them(api: ServerFactory) -> None:
+    from airflow_provider_restsync.hooks.noauth import NoAuthHook
+
+    def handler(request: Request) -> Response:
+        return Response(200, {"data": [{"id": 1}]})
+
+    endpoint = {
+        "path": "/v1/{{literal}}/items",
+        "params": {"q": "{{not_this}}", "nested": "{{not_this {{and}} {{not_that}}}}", "plain": "x"},
+        "headers": {"X-Escaped": "value {{escaped}}"},
+        "data_selector": "data",
+        "paginator": "single_page",
+    }
+    with api(handler) as server:
+        with NoAuthHook(None, base_url=server.url) as hook:
+            pages = list(iter_pages(hook, load_source(resource_config(server.url, endpoint)), "items"))
+        (request,) = server.requests
+    assert record_ids(pages) == [1]
+    # requests percent-encodes a brace in a path, for dlt as for this provider.
+    assert request.path == "/v1/%7Bliteral%7D/items"
+    assert request.param("q") == "{not_this}"
+    assert request.param("nested") == "{not_this {and} {not_that}}"
+    assert request.param("plain") == "x"
+    assert request.headers["x-escaped"] == "value {escaped}"

@@ -141,11 +141,11 @@ def expected(name: str, resource: str) -> tuple[list[Any], int]:
     endpoint = config.resource(resource).endpoint
     if name == "inbox_testing":
         return _expected_inbox(resource)
-    _selector, data = reference.routes[endpoint.path]
+    _selector, data = reference.routes[str(endpoint.path)]
     keys = [next(iter(row.values())) for row in data]
-    if endpoint.paginator is None:
+    if endpoint.paginator.kind != "offset":
         return keys, 1
-    limit = endpoint.paginator["limit"]
+    limit = endpoint.paginator.settings["limit"]
     return keys, len(data) // limit + 1  # no total in these APIs: the short (or empty) page ends paging
 
 

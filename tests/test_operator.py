@@ -97,6 +97,26 @@ def test_templated_params_reach_the_api_and_xcom_gets_a_summary_not_records(
 
 
 @pytest.mark.airflow
+def test_config_braces_are_sent_as_dlt_sends_them_and_only_request_params_are_rendered(
+    items_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = ItemsApi([{"id": 1, "name": "one"}])
+    with serve(api) as server:
+        use_items_api(server.url, TOKEN, monkeypatch)
+        dag = example("op_braces")
+        run = dag.test(logical_date=datetime(2026, 3, 4, tzinfo=timezone.utc))
+        (request,) = server.requests
+    assert str(run.state) == "success"
+    assert request.param("q") == "{ds}"
+    assert request.param("literal") == "{not_this}"
+    assert request.param("nested") == "{not_this {and} {not_that}}"
+    assert request.param("undefined") == "{ no_such_variable }"
+    assert request.param("since") == "2026-03-04"
+    task = dag.get_task("items")
+    assert set(task.template_fields) == {"source_path", "table_name", "request_params", "destination_schema"}
+
+
+@pytest.mark.airflow
 def test_merge_keeps_rows_the_api_dropped_and_full_refresh_replaces_them(
     items_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

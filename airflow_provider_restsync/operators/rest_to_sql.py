@@ -13,13 +13,15 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig, load_source
 from airflow_provider_restsync.errors import ConfigError
+from airflow_provider_restsync.sql.disposition import WriteDisposition
+from airflow_provider_restsync.sql.naming import STYLES
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from airflow.sdk import Context
 
     from airflow_provider_restsync.fetch import Page
-    from airflow_provider_restsync.hooks import RestSyncHook, RetryPolicy
+    from airflow_provider_restsync.hooks import RestSyncHook
 
 DEFAULT_BATCH_SIZE = 10_000
 
@@ -44,15 +46,23 @@ class RestToSqlOperator(BaseOperator):
     """
     Page through one resource of a dlt-style REST source and merge its records into a SQL table.
 
+    Templated (Jinja) are ``request_params``, ``table_name``, ``destination_schema`` and the config
+    file's path, nothing else: the source config itself is never rendered, so ``{{ ... }}`` in it means
+    what it means in dlt (``{{`` and ``}}`` are literal braces: ``"{{not_this}}"`` is sent as
+    ``{not_this}``). Put run-dependent values such as ``{{ data_interval_start | ts }}`` in
+    ``request_params``. A source given as a mapping (or a file path without Jinja) is checked here, when
+    the DAG file is parsed.
+
     :param conn_id: Airflow connection of the API (a ``restsync_*`` connection type).
     :param source: the source config: a mapping in dlt's ``rest_api_source`` format or a path to a
-        YAML/JSON file holding one. Optional when ``resource`` is an inline resource mapping.
+        YAML/JSON file holding one (the path is templated). Optional when ``resource`` is an inline
+        resource mapping.
     :param resource: the name of the resource to sync, or an inline resource mapping (``name``,
         ``endpoint``, ``primary_key``, ...) for a single-endpoint task.
     :param destination_conn_id: Airflow connection of the destination database (sqlite, postgres,
         mysql). ``None`` writes into the embedded SQLite file ``$AIRFLOW_HOME/restsync.db``.
-    :param destination_schema: PostgreSQL schema / MySQL database for the table.
     :param table_name: overrides the table name the config gives (templated).
+    :param destination_schema: PostgreSQL schema / MySQL database for the table (templated).
     :param request_params: extra query parameters for every request of the resource (templated), e.g.
         ``{"since": "{{ data_interval_start | ts }}"}``.
     :param full_refresh: reload the whole table (``replace``) whatever the config's disposition says.
@@ -62,14 +72,8 @@ class RestToSqlOperator(BaseOperator):
     :param max_pages: guard against endless paging.
     """
 
-    template_fields: Sequence[str] = (
-        "source",
-        "table_name",
-        "request_params",
-        "destination_conn_id",
-        "destination_schema",
-    )
-    template_fields_renderers = {"source": "json", "request_params": "json"}
+    template_fields: Sequence[str] = ("source_path", "table_name", "request_params", "destination_schema")
+    template_fields_renderers = {"request_params": "json"}
     ui_color = "#e8f1fb"
 
     def __init__(
@@ -99,7 +103,19 @@ class RestToSqlOperator(BaseOperator):
         if source is None:
             raise ConfigError("give a source config, or an inline resource mapping", key_path=self.task_id)
         self.conn_id = conn_id
-        self.source: Any = os.fspath(source) if isinstance(source, os.PathLike) else source
+        # A path is templated; a mapping is not (dlt's {{ }} escapes must reach load_source unrendered).
+        self.source_path: str | None = None
+        self.source: Mapping[str, Any] | None = None
+        if isinstance(source, (str, os.PathLike)):
+            self.source_path = os.fspath(source)
+        else:
+            self.source = source
+        if self.source is not None or "{{" not in (self.source_path or ""):
+            load_source(self._source()).resource(self.resource_name)
+        if naming not in STYLES:
+            raise ConfigError(
+                f"unknown naming {naming!r}; one of: {', '.join(STYLES)}", key_path=f"{self.task_id}.naming"
+            )
         self.destination_conn_id = destination_conn_id
         self.destination_schema = destination_schema
         self.table_name = table_name
@@ -114,7 +130,7 @@ class RestToSqlOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         params = context.get("params") or {}
         self._skip_if_not_selected(params)
-        source = load_source(self.source)
+        source = load_source(self._source())
         resource = source.resource(self.resource_name)
         full_refresh = (
             self.full_refresh if self.full_refresh is not None else bool(params.get("full_refresh"))
@@ -135,6 +151,11 @@ class RestToSqlOperator(BaseOperator):
         )
         return asdict(summary)
 
+    def _source(self) -> Mapping[str, Any] | str:
+        source = self.source if self.source is not None else self.source_path
+        assert source is not None
+        return source
+
     def _skip_if_not_selected(self, params: Mapping[str, Any]) -> None:
         selection = params.get("resources") or []
         if selection and self.resource_name not in selection:
@@ -149,9 +170,11 @@ class RestToSqlOperator(BaseOperator):
         from airflow_provider_restsync.sql.destination import create_destination_engine
 
         started = time.monotonic()
-        disposition = "replace" if full_refresh else resource.write_disposition
+        disposition = WriteDisposition("replace") if full_refresh else resource.write_disposition
         summary = SyncSummary(
-            resource=resource.name, table=self.table_name or resource.table_name, disposition=disposition
+            resource=resource.name,
+            table=self.table_name or resource.table_name,
+            disposition=disposition.disposition,
         )
         hook = resolve_api_hook(
             self.conn_id,
@@ -162,7 +185,7 @@ class RestToSqlOperator(BaseOperator):
         try:
             engine = create_destination_engine(conn_id=self.destination_conn_id or None)
             try:
-                self._load(hook, engine, source, resource, summary, run_id=run_id)
+                self._load(hook, engine, source, resource, summary, disposition, run_id=run_id)
             finally:
                 engine.dispose()
         finally:
@@ -179,6 +202,7 @@ class RestToSqlOperator(BaseOperator):
         source: SourceConfig,
         resource: ResourceConfig,
         summary: SyncSummary,
+        disposition: WriteDisposition,
         *,
         run_id: str,
     ) -> None:
@@ -186,20 +210,12 @@ class RestToSqlOperator(BaseOperator):
         from airflow_provider_restsync.fetch import iter_pages
         from airflow_provider_restsync.sql.write import TableWriter
 
-        base_policy = hook.retry_policy
-
-        def retry_for(res: ResourceConfig) -> RetryPolicy:
-            return base_policy.with_error_handler(
-                res.endpoint.error_handler, key_path=f"{res.key_path}.endpoint.error_handler"
-            )
-
         writer = TableWriter(
             engine,
             resource=resource.name,
             table=summary.table,
             primary_key=resource.primary_key,
-            disposition=summary.disposition,
-            strategy=resource.merge_strategy,
+            disposition=disposition,
             columns=resource.columns,
             naming=self.naming,
             max_table_nesting=resource.max_table_nesting,
@@ -212,7 +228,6 @@ class RestToSqlOperator(BaseOperator):
             resource.name,
             max_pages=self.max_pages,
             params=self.request_params,
-            retry_for=retry_for,
         )
         try:
             for batch, page_count in _batches(pages, self.batch_size):

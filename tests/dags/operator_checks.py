@@ -20,20 +20,37 @@ ITEMS = {
 }
 
 
-def items_dag(dag_id: str, **operator_kwargs: Any) -> DAG:
+def items_dag(dag_id: str, resource: dict[str, Any] = ITEMS, **operator_kwargs: Any) -> DAG:
     with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)) as dag:
         RestToSqlOperator(
             task_id="items",
             conn_id="items_api",
             destination_conn_id="items_db",
             source={"client": {"auth": {"type": "bearer"}}},
-            resource=ITEMS,
+            resource=resource,
             **operator_kwargs,
         )
     return dag
 
 
 op_templated = items_dag("op_templated", request_params={"since": "{{ ds }}"})
+# Braces in the source config are dlt's, never Jinja's: only request_params is rendered.
+op_braces = items_dag(
+    "op_braces",
+    resource={
+        **ITEMS,
+        "endpoint": {
+            **ITEMS["endpoint"],
+            "params": {
+                "q": "{{ds}}",
+                "literal": "{{not_this}}",
+                "nested": "{{not_this {{and}} {{not_that}}}}",
+                "undefined": "{{ no_such_variable }}",
+            },
+        },
+    },
+    request_params={"since": "{{ ds }}"},
+)
 op_merge = items_dag("op_merge")
 op_refresh = items_dag("op_refresh", full_refresh=True)
 op_unauthorized = items_dag("op_unauthorized")
