@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_restsync.errors import AuthConfigError
+
 _HOOKS = "airflow_provider_restsync.hooks"
 
 
@@ -162,3 +164,26 @@ AUTH_SETTING_KEYS: tuple[str, ...] = ("type", *sorted(set().union(*(s.settings f
 AUTH_SECRET_KEYS: tuple[str, ...] = tuple(sorted(set().union(*(s.secrets for s in AUTH_STYLES))))
 #: Where an API key can go; dlt's ``param`` is its older name for ``query``.
 API_KEY_LOCATIONS = ("header", "query", "param", "cookie")
+
+
+def style_for_type(auth_type: str) -> AuthStyle | None:
+    """The style a ``client.auth.type`` names (any letter case), or None for an unknown type."""
+    wanted = auth_type.strip().lower()
+    return next((style for style in AUTH_STYLES if wanted in style.types), None)
+
+
+def check_auth_keys(style: AuthStyle, auth: Mapping[str, Any], key_path: str = "client.auth") -> None:
+    """Every key of a ``client.auth`` block must be one this style reads (or one of its secret keys).
+
+    Config calls this at parse time when the block names its type; a hook calls it once the
+    connection has decided the style.
+
+    :raises AuthConfigError: the first key the style does not know, at ``<key_path>.<key>``.
+    """
+    allowed = {"type", *style.settings, *style.secrets}
+    for key in auth:
+        if key not in allowed:
+            raise AuthConfigError(
+                f"unknown key {key!r} for auth type {style.types[0]} (known: {', '.join(sorted(allowed))})",
+                f"{key_path}.{key}",
+            )

@@ -30,6 +30,8 @@ from airflow_provider_restsync.auth_styles import (
     AUTH_SECRET_KEYS,
     AUTH_SETTING_KEYS,
     AUTH_TYPES,
+    check_auth_keys,
+    style_for_type,
 )
 from airflow_provider_restsync.bindings import Binding, References, bind, plural
 from airflow_provider_restsync.errors import ConfigError, did_you_mean
@@ -325,12 +327,15 @@ def _parse_auth(raw: Any, key_path: str) -> dict[str, Any] | None:
                 _join(key_path, str(key)),
             )
     kind = auth.get("type")
-    if kind is not None and (not isinstance(kind, str) or kind.strip().lower() not in AUTH_TYPES):
+    style = style_for_type(kind) if isinstance(kind, str) else None
+    if kind is not None and style is None:
         raise ConfigError(
             f"unknown auth type {kind!r}{did_you_mean(str(kind), AUTH_TYPES)}; "
             f"one of: {', '.join(AUTH_TYPES)}",
             f"{key_path}.type",
         )
+    if style is not None:
+        check_auth_keys(style, auth, key_path)
     location = auth.get("location")
     if location is not None and location not in API_KEY_LOCATIONS:
         raise ConfigError(

@@ -765,3 +765,9 @@ def test_doubled_braces_in_paths_headers_and_json_are_literal() -> None:
     assert endpoint.path.literal == "/v1/{literal}/items" and str(endpoint.path) == "/v1/{{literal}}/items"
     assert endpoint.headers == {"X-{Name}": "value {escaped}"}
     assert endpoint.json == {"filter": "{not_this}", "{key}": ["{x}", 1]}
+
+
+def test_an_auth_key_the_named_type_does_not_read_fails_at_parse_time() -> None:
+    error = config_error({"client": {"auth": {"type": "bearer", "name": "X-Key"}}, "resources": ["a"]})
+    assert error.key_path == "client.auth.name"
+    assert "for auth type bearer" in str(error)

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from airflow_provider_restsync import __version__
-from airflow_provider_restsync.auth_styles import STYLES_BY_CONN_TYPE, AuthStyle
+from airflow_provider_restsync.auth_styles import STYLES_BY_CONN_TYPE, AuthStyle, check_auth_keys
 from airflow_provider_restsync.errors import ApiRequestError, AuthConfigError, ConfigError, RestSyncError
 from airflow_provider_restsync.hooks import messages
 from airflow_provider_restsync.hooks.extras import as_headers, as_verify, is_empty, plain_extra
@@ -504,15 +504,13 @@ class RestSyncHook(BaseHook):
                     f"({self.conn_type}) does {' / '.join(self.auth_types)}",
                     "client.auth.type",
                 )
-        allowed = {"type"} | set(self.config_keys) | set(self.secret_config_keys)
-        for key in self.auth_config:
-            if key not in allowed:
-                known = ", ".join(sorted(allowed))
-                raise AuthConfigError(
-                    f"unknown key {key!r} for auth type {self.auth_types[0] if self.auth_types else 'none'}"
-                    f" (known: {known})",
-                    f"client.auth.{key}",
-                )
+        if self.style is not None:
+            check_auth_keys(self.style, self.auth_config)
+        elif set(self.auth_config) - {"type"}:
+            key = sorted(set(self.auth_config) - {"type"})[0]
+            raise AuthConfigError(
+                f"unknown key {key!r}: {type(self).__name__} reads no auth settings", f"client.auth.{key}"
+            )
 
     def _setting(
         self,
