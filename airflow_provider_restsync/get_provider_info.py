@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow_provider_restsync import __version__
 from airflow_provider_restsync.auth_styles import AUTH_STYLES, AuthStyle, FormField
+from airflow_provider_restsync.hooks.retry import RetryPolicy
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -41,6 +42,9 @@ def get_provider_info() -> dict[str, Any]:
 
 _BASE_URL_PLACEHOLDER = "https://api.example.com"
 
+# The form shows the retry policy's own defaults: they are decided once, in RetryPolicy.
+_DEFAULTS = RetryPolicy()
+
 #: Extras every auth style reads: TLS, timeouts, retries, test path, headers.
 COMMON_FIELDS: dict[str, FormField] = {
     "verify": FormField(
@@ -49,28 +53,35 @@ COMMON_FIELDS: dict[str, FormField] = {
         "boolean",
         True,
     ),
-    "connect_timeout": FormField("Connect timeout (s)", "Seconds to open a connection.", "number", 10),
-    "read_timeout": FormField("Read timeout (s)", "Seconds to wait for the server to answer.", "number", 60),
+    "connect_timeout": FormField(
+        "Connect timeout (s)", "Seconds to open a connection.", "number", _DEFAULTS.connect_timeout
+    ),
+    "read_timeout": FormField(
+        "Read timeout (s)", "Seconds to wait for the server to answer.", "number", _DEFAULTS.read_timeout
+    ),
     "max_retries": FormField(
         "Max retries",
         "Retries after the first attempt, on the statuses below, broken connections and timeouts.",
         "integer",
-        3,
+        _DEFAULTS.max_retries,
     ),
     "backoff_factor": FormField(
-        "Backoff factor (s)", "The n-th retry waits factor * 2^(n-1) seconds.", "number", 2
+        "Backoff factor (s)",
+        "The n-th retry waits factor * 2^(n-1) seconds.",
+        "number",
+        _DEFAULTS.backoff_factor,
     ),
     "backoff_max": FormField(
         "Longest wait (s)",
         "Cap on any single wait; a Retry-After asking for longer fails the request.",
         "number",
-        120,
+        _DEFAULTS.backoff_max,
     ),
     "retry_on_status_codes": FormField(
         "Retry on status codes",
         "Comma-separated HTTP statuses to retry.",
         "string",
-        "429, 500, 502, 503, 504",
+        ", ".join(map(str, _DEFAULTS.statuses)),
     ),
     "test_path": FormField(
         "Test path", "Path the Test button requests (default: the base URL), e.g. /v1/servers.", "string"
