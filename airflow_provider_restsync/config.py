@@ -33,7 +33,7 @@ from airflow_provider_restsync.auth_styles import (
     check_auth_keys,
     style_for_type,
 )
-from airflow_provider_restsync.bindings import Binding, References, bind, plural
+from airflow_provider_restsync.bindings import Binding, Lineage, References, bind, plural
 from airflow_provider_restsync.errors import ConfigError, did_you_mean
 from airflow_provider_restsync.hooks.retry import RetryOverrides
 from airflow_provider_restsync.paging import AUTO, SINGLE_PAGE, PaginatorSpec, parse_paginator
@@ -215,9 +215,7 @@ def load_source(raw: Mapping[str, Any] | str | os.PathLike[str]) -> SourceConfig
         _Draft.parse(entry, defaults, f"resources[{index}]", client) for index, entry in enumerate(entries)
     ]
     lineages = bind([draft.references for draft in drafts])
-    resources = tuple(
-        draft.freeze(lineages[draft.name].parent, lineages[draft.name].bindings) for draft in drafts
-    )
+    resources = tuple(draft.freeze(lineages[draft.name]) for draft in drafts)
     return SourceConfig(client=client, resources=resources)
 
 
@@ -513,8 +511,8 @@ class _Draft:
     def references(self) -> References:
         return References(self.name, self.key_path, self.path, self.resolve_params, self.param_templates)
 
-    def freeze(self, parent: str | None, bindings: tuple[Binding, ...]) -> ResourceConfig:
-        if self.fields["include_from_parent"] and parent is None:
+    def freeze(self, lineage: Lineage) -> ResourceConfig:
+        if self.fields["include_from_parent"] and lineage.parent is None:
             raise ConfigError(
                 "include_from_parent needs a parent: the endpoint takes no values from another resource",
                 f"{self.key_path}.include_from_parent",
@@ -526,8 +524,8 @@ class _Draft:
             name=self.name,
             key_path=self.key_path,
             endpoint=endpoint,
-            parent=parent,
-            bindings=bindings,
+            parent=lineage.parent,
+            bindings=lineage.bindings,
             **self.fields,
         )
 

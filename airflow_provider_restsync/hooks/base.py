@@ -26,6 +26,7 @@ from airflow_provider_restsync.hooks import messages
 from airflow_provider_restsync.hooks.extras import as_headers, as_verify, is_empty, plain_extra
 from airflow_provider_restsync.hooks.masking import REGISTRY, install_log_filter, mask_with_airflow
 from airflow_provider_restsync.hooks.retry import (
+    DEFAULT_PORTS,
     RetryAfterTooLongError,
     RetryEvent,
     RetryOverrides,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 # Header names whose values are credentials even when they come from the "headers" extra.
 _SECRET_HEADER = re.compile(r"(authorization|token|secret|api[_-]?key|apikey|password|cookie)", re.I)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     try:
-        port = parts.port or _DEFAULT_PORTS.get(scheme)
+        port = parts.port or DEFAULT_PORTS.get(scheme)
     except ValueError:
         port = None
     return scheme, (parts.hostname or "").lower(), port

@@ -40,7 +40,8 @@ RETRY_METHODS = frozenset(Retry.DEFAULT_ALLOWED_METHODS | {"POST"})
 #: The keys of an endpoint's ``error_handler`` block (not a dlt key: reference API 003 documents it).
 ERROR_HANDLER_KEYS = ("retry_on_status_codes", "max_retries", "backoff_factor", "backoff_max")
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: The port a URL of each scheme leaves out.
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class RetryAfterTooLongError(ApiRequestError):
@@ -426,7 +427,7 @@ def _absolute(url: str | None, pool: ConnectionPool | None) -> str | None:
         return url
     scheme = getattr(pool, "scheme", "http")
     host = f"[{pool.host}]" if ":" in pool.host else pool.host
-    port = f":{pool.port}" if pool.port and pool.port != _DEFAULT_PORTS.get(scheme) else ""
+    port = f":{pool.port}" if pool.port and pool.port != DEFAULT_PORTS.get(scheme) else ""
     return f"{scheme}://{host}{port}{url}"
 
 

@@ -110,8 +110,12 @@ class RestToSqlOperator(BaseOperator):
             self.source_path = os.fspath(source)
         else:
             self.source = source
+        # Checked (and kept) now when it can be, so a broken config fails the DAG file, not the task.
+        self._plan: SourceConfig | None = None
         if self.source is not None or "{{" not in (self.source_path or ""):
-            load_source(self._source()).resource(self.resource_name)
+            self._plan = load_source(self._source())
+            self._plan.resource(self.resource_name)
+        self._planned_path = self.source_path
         if naming not in STYLES:
             raise ConfigError(
                 f"unknown naming {naming!r}; one of: {', '.join(STYLES)}", key_path=f"{self.task_id}.naming"
@@ -130,7 +134,10 @@ class RestToSqlOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         params = context.get("params") or {}
         self._skip_if_not_selected(params)
-        source = load_source(self._source())
+        # The plan made when the DAG file was parsed, unless rendering changed the config's path.
+        source = self._plan
+        if source is None or self.source_path != self._planned_path:
+            source = load_source(self._source())
         resource = source.resource(self.resource_name)
         full_refresh = (
             self.full_refresh if self.full_refresh is not None else bool(params.get("full_refresh"))
