@@ -104,9 +104,7 @@ class _Binder:
             if name.startswith("resources."):
                 yield self._declared(refs, name, "path", f"{key_path}.path")
             elif name.startswith("incremental."):
-                raise ConfigError(
-                    f"{{{name}}}: incremental placeholders are not supported yet", f"{key_path}.path"
-                )
+                continue  # the incremental's values, checked by the config
             elif name in refs.resolve_params:
                 resource, field_path = unused_resolve.pop(name, refs.resolve_params[name])
                 self._check_resource(refs, resource, f"{key_path}.params.{name}.resource")
@@ -122,6 +120,8 @@ class _Binder:
             )
         for param, template in refs.param_templates.items():
             for expression in template.names:
+                if expression.startswith("incremental."):
+                    continue
                 yield self._declared(refs, expression, "param", f"{key_path}.params.{param}")
 
     def _declared(

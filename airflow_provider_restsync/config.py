@@ -36,6 +36,12 @@ from airflow_provider_restsync.auth_styles import (
 from airflow_provider_restsync.bindings import Binding, Lineage, References, bind, plural
 from airflow_provider_restsync.errors import ConfigError, did_you_mean
 from airflow_provider_restsync.hooks.retry import RetryOverrides
+from airflow_provider_restsync.incremental import (
+    PLACEHOLDER_PREFIX,
+    IncrementalSpec,
+    check_placeholder,
+    parse_incremental,
+)
 from airflow_provider_restsync.paging import AUTO, SINGLE_PAGE, PaginatorSpec, parse_paginator
 from airflow_provider_restsync.placeholders import Template, encode_path_value, parse_template, unescape_value
 from airflow_provider_restsync.selecting import compile_selector
@@ -138,6 +144,7 @@ class EndpointConfig:
     paginator: PaginatorSpec = AUTO
     response_actions: tuple[ResponseAction, ...] = ()
     retry: RetryOverrides | None = None
+    incremental: IncrementalSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -564,12 +571,15 @@ class _Draft:
         method = _string(endpoint.get("method") or "GET", f"{key_path}.method").upper()
         if method not in HTTP_METHODS:
             raise ConfigError(f"method must be GET or POST, not {method!r}", f"{key_path}.method")
+        incremental = self._parse_params(endpoint.get("params"), f"{key_path}.params")
         if endpoint.get("incremental") is not None:
-            raise ConfigError(
-                "incremental loading is not supported yet: remove it and the resource loads in full each run",
-                f"{key_path}.incremental",
-            )
-        self._parse_params(endpoint.get("params"), f"{key_path}.params")
+            if incremental is not None:
+                raise ConfigError(
+                    "the endpoint has both an incremental setting and a param of type incremental; keep one",
+                    f"{key_path}.incremental",
+                )
+            incremental = parse_incremental(endpoint["incremental"], f"{key_path}.incremental")
+        self._check_incremental_placeholders(path, incremental, key_path)
         data_selector = endpoint.get("data_selector")
         paginator_raw = endpoint.get("paginator")
         paginator = None if paginator_raw is None else parse_paginator(paginator_raw, f"{key_path}.paginator")
@@ -592,15 +602,37 @@ class _Draft:
             "paginator": paginator or client.paginator or AUTO,
             "response_actions": _parse_response_actions(endpoint.get("response_actions"), key_path),
             "retry": RetryOverrides.parse(endpoint.get("error_handler"), f"{key_path}.error_handler"),
+            "incremental": incremental,
         }
 
-    def _parse_params(self, raw: Any, key_path: str) -> None:
+    def _check_incremental_placeholders(
+        self, path: Template, incremental: IncrementalSpec | None, key_path: str
+    ) -> None:
+        for name in path.names:
+            if name.startswith(PLACEHOLDER_PREFIX):
+                check_placeholder(name, incremental, f"{key_path}.path")
+        for param, template in self.param_templates.items():
+            for name in template.names:
+                if name.startswith(PLACEHOLDER_PREFIX):
+                    check_placeholder(name, incremental, f"{key_path}.params.{param}")
+
+    def _parse_params(self, raw: Any, key_path: str) -> IncrementalSpec | None:
+        """Sort the params into literal values, templates and resolve bindings; return the incremental
+        a param of type incremental declares (dlt allows one)."""
+        incremental: IncrementalSpec | None = None
         for name, value in _mapping(raw or {}, key_path).items():
             param_path = f"{key_path}.{name}"
             if isinstance(value, Mapping):
                 kind = value.get("type")
                 if kind == "incremental":
-                    raise ConfigError("incremental params are not supported yet", param_path)
+                    if incremental is not None:
+                        raise ConfigError(
+                            f"only one param of type incremental per endpoint; {incremental.start_param!r} "
+                            "is one already",
+                            param_path,
+                        )
+                    incremental = parse_incremental(value, param_path, param=str(name))
+                    continue
                 if kind != "resolve":
                     raise ConfigError(
                         f"a param mapping is {{type: resolve, resource, field}}, not type {kind!r}",
@@ -617,12 +649,11 @@ class _Draft:
                     self.params[str(name)] = template.literal
                     continue
                 for placeholder in template.names:
-                    if placeholder.startswith("incremental."):
-                        raise ConfigError("incremental placeholders are not supported yet", param_path)
-                    if not placeholder.startswith("resources."):
+                    if not placeholder.startswith(("resources.", PLACEHOLDER_PREFIX)):
                         raise ConfigError(
                             f"{{{placeholder}}} is not a placeholder a param can take: params take "
-                            "{resources.<parent>.<field>}; a literal brace is written doubled, {{ and }}",
+                            "{resources.<parent>.<field>} and {incremental.start_value} (or end_value, "
+                            "initial_value, last_value); a literal brace is written doubled, {{ and }}",
                             param_path,
                         )
                 self.param_templates[str(name)] = template
@@ -634,6 +665,7 @@ class _Draft:
                 raise ConfigError(
                     f"a param value must be a scalar or a list, not {type(value).__name__}", param_path
                 )
+        return incremental
 
     def _fill_static(self, path: Template, key_path: str) -> Template:
         """Put static params named in the path into it (dlt does, then drops them from the query)."""

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import requests
 
 from airflow_provider_restsync.bindings import Binding
 from airflow_provider_restsync.config import ResourceConfig, ResponseAction, SourceConfig
+from airflow_provider_restsync.cursor import CursorWindow, open_window
 from airflow_provider_restsync.errors import ApiRequestError, PagingError
 from airflow_provider_restsync.hooks.retry import RetryOverrides
+from airflow_provider_restsync.incremental import PLACEHOLDER_PREFIX
 from airflow_provider_restsync.paging import BasePaginator, PageRequest
 from airflow_provider_restsync.placeholders import Template, encode_path_value
 from airflow_provider_restsync.responses import NotJsonError, json_body
@@ -36,15 +39,27 @@ log = logging.getLogger(__name__)
 Record = dict[str, Any]
 
 
+Context = Mapping[str, Mapping[str, Any]]  # per ancestor resource: the values its record gives
+
+
 @dataclass
 class Page:
-    """One page of one resource: its records, the redacted URL it came from, and the parent record."""
+    """One page of one resource: its records, the redacted URL it came from, the parent values it was
+    fetched under, and where its request sequence goes on.
+
+    :param position: what the paginator needs to fetch the next page (a checkpoint keeps it); None
+        after the last page, or when the paginator cannot say.
+    :param last: no page follows in this request sequence.
+    """
 
     resource: str
     number: int
     url: str
     records: list[Record]
     parent: Mapping[str, Any] | None = None
+    context: Context = field(default_factory=dict)
+    position: dict[str, Any] | None = None
+    last: bool = False
 
 
 class ApiClient(Protocol):
@@ -81,7 +96,8 @@ def iter_pages(
     max_pages: int = 100_000,
     params: Mapping[str, Any] | None = None,
 ) -> Iterator[Page]:
-    """Yield the pages of one resource, page by page; a child resource's pages for each parent record.
+    """Yield the non-empty pages of one resource, page by page; a child resource's pages for each parent
+    record. No incremental window applies: every record the API sends is yielded.
 
     :param client: sends the requests (the hook).
     :param source: the parsed source config.
@@ -91,34 +107,114 @@ def iter_pages(
     :raises PagingError: a loop, a selector that selects nothing, a parent record without a bound field.
     :raises ApiRequestError: an HTTP failure ``response_actions`` do not ignore.
     """
-    lineage = source.lineage(resource_name)
-    plans = [
-        _EndpointPlan(resource, extra_params=params if resource is lineage[-1] else None)
-        for resource in lineage
-    ]
-    pager = _Pager(client, max_pages)
+    fetcher = Fetcher(client, source, resource_name, max_pages=max_pages, params=params)
     number = 0
-    for context, parent in _parent_records(pager, plans[:-1]):
-        for records, url in pager.walk(plans[-1], context, parent):
-            number += 1
-            yield Page(resource=resource_name, number=number, url=url, records=records, parent=parent)
+    for context in fetcher.contexts():
+        for page in fetcher.walk(context):
+            if page.records:
+                number += 1
+                page.number = number
+                yield page
 
 
-def _parent_records(
-    pager: _Pager, plans: list[_EndpointPlan]
-) -> Iterator[tuple[dict[str, Mapping[str, Any]], Mapping[str, Any] | None]]:
-    """For each record of the last plan's resource: it and its ancestors' records by resource name.
+class Fetcher:
+    """The requests of one resource: its ancestors' records (as contexts) and its own request sequences.
 
-    With no plans (a root resource) there is one empty context.
+    A context holds, per ancestor resource, the values of that ancestor's record the requests below it
+    need (:func:`project`): the same whether the ancestors were fetched here or read from the parent
+    keys the parent task stored.
     """
-    if not plans:
-        yield {}, None
-        return
-    *above, plan = plans
-    for context, parent in _parent_records(pager, above):
-        for records, _url in pager.walk(plan, context, parent):
-            for record in records:
-                yield {**context, plan.name: record}, record
+
+    def __init__(
+        self,
+        client: ApiClient,
+        source: SourceConfig,
+        resource_name: str,
+        *,
+        max_pages: int = 100_000,
+        params: Mapping[str, Any] | None = None,
+        interval: tuple[datetime, datetime] | None = None,
+        also_for: Iterable[ResourceConfig] = (),
+    ) -> None:
+        lineage = source.lineage(resource_name)
+        self.resource = lineage[-1]
+        self.lineage = lineage
+        # The ancestors' values the requests below need, and those descendants (``also_for``) will.
+        self.needs = fields_needed([*lineage[1:], *also_for])
+        self.plans = [
+            _EndpointPlan(resource, extra_params=params if resource is self.resource else None)
+            for resource in lineage
+        ]
+        self.plan = self.plans[-1]
+        self.interval = interval
+        self._pager = _Pager(client, max_pages)
+
+    def contexts(self) -> Iterator[Context]:
+        """The ancestors' contexts, fetched from the API (one empty context for a root resource)."""
+        return self._contexts(self.plans[:-1])
+
+    def walk(
+        self,
+        context: Context,
+        *,
+        position: Mapping[str, Any] | None = None,
+        window: CursorWindow | None = None,
+    ) -> Iterator[Page]:
+        """One request sequence of the resource under ``context``: every page, empty ones included,
+        the last one marked; from ``position`` when resuming, asking for ``window`` when incremental."""
+        return self._pager.walk(self.plan, context, position=position, window=window)
+
+    def _contexts(self, plans: list[_EndpointPlan]) -> Iterator[Context]:
+        if not plans:
+            yield {}
+            return
+        *above, plan = plans
+        fields = self.needs.get(plan.name, ())
+        window = self._ancestor_window(plan)
+        for context in self._contexts(above):
+            for page in self._pager.walk(plan, context, window=window):
+                for record in page.records:
+                    yield {**context, plan.name: project(record, fields)}
+
+    def _ancestor_window(self, plan: _EndpointPlan) -> CursorWindow | None:
+        """An ancestor fetched here asks from its initial value: every parent, so no child is missed."""
+        spec = plan.resource.endpoint.incremental
+        if spec is None:
+            return None
+        return open_window(spec, None, interval=self.interval, where=f"resource {plan.name!r}")
+
+
+def fields_needed(resources: Iterable[ResourceConfig]) -> dict[str, tuple[str, ...]]:
+    """Per ancestor resource, the fields of its records that ``resources`` take: bound placeholders and
+    ``include_from_parent``."""
+    needs: dict[str, dict[str, None]] = {}
+    for resource in resources:
+        for binding in resource.bindings:
+            needs.setdefault(binding.resource, {})[binding.field] = None
+        if resource.parent is not None:
+            for name in resource.include_from_parent:
+                needs.setdefault(resource.parent, {})[name] = None
+    return {name: tuple(fields) for name, fields in needs.items()}
+
+
+def project(record: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """The values of ``fields`` in ``record`` (a field path as a binding reads it; a missing one is left
+    out, so a later lookup can tell missing from null)."""
+    values: dict[str, Any] = {}
+    fields = tuple(fields)
+    for name in fields:
+        if name in record:
+            values[name] = record[name]
+            continue
+        value = JsonPath(name).first(record)
+        if value is not None:
+            values[name] = value
+    if len(values) < len(fields) or None in values.values():
+        values[_HAS] = _fields(record)  # for the error a child raises about it
+    return values
+
+
+_HAS = "\x00has"
 
 
 class _ResponseActions:
@@ -150,21 +246,25 @@ class _EndpointPlan:
         self.actions = _ResponseActions(endpoint.response_actions)
         self.static_params = {**endpoint.params, **(extra_params or {})}
         by_placeholder = {binding.placeholder: binding for binding in resource.bindings}
-        self.path_bindings = {name: by_placeholder[name] for name in endpoint.path.names}
+        self.path_bindings = {
+            name: by_placeholder[name] for name in endpoint.path.names if not _incremental(name)
+        }
         self.param_bindings = {
             name: by_placeholder[name]
             for template in endpoint.param_templates.values()
             for name in template.names
+            if not _incremental(name)
         }
-        bindings = (*self.path_bindings.values(), *self.param_bindings.values())
-        self.fields = {binding: JsonPath(binding.field) for binding in bindings}
 
-    def first_request(self, context: Mapping[str, Mapping[str, Any]]) -> PageRequest:
+    def first_request(self, context: Context, window: CursorWindow | None = None) -> PageRequest:
         endpoint = self.resource.endpoint
+        values = window.values() if window is not None else {}
         params = dict(self.static_params)
-        path = endpoint.path.render(lambda name: self._path_value(name, context))
+        if window is not None:
+            params.update(window.request_params())
+        path = endpoint.path.render(lambda name: self._path_value(name, context, values))
         for name, template in endpoint.param_templates.items():
-            params[name] = self._param_value(template, context)
+            params[name] = self._param_value(template, context, values)
         return PageRequest(
             url=path,
             method=endpoint.method,
@@ -181,34 +281,43 @@ class _EndpointPlan:
         if missing:
             raise PagingError(
                 f"resource {self.name!r} includes {missing[0]!r} from its parent {self.resource.parent!r}, "
-                f"whose record has no such field; it has: {_fields(parent)}"
+                f"whose record has no such field; it has: {parent.get(_HAS) or _fields(parent)}"
             )
         return {f"_{self.resource.parent}_{name}": parent[name] for name in self.resource.include_from_parent}
 
-    def _value(self, binding: Binding, context: Mapping[str, Mapping[str, Any]]) -> Any:
+    def _value(
+        self, name: str, bindings: Mapping[str, Binding], context: Context, values: Mapping[str, Any]
+    ) -> Any:
+        if _incremental(name):
+            return values.get(name[len(PLACEHOLDER_PREFIX) :])
+        binding = bindings[name]
         record = context[binding.resource]
-        value = self.fields[binding].first(record)
+        value = record.get(binding.field)
         if value is None:
             raise PagingError(
                 f"resource {self.name!r} needs field {binding.field!r} of a {binding.resource!r} record for "
-                f"{{{binding.placeholder}}}, but it is missing or null; the record has: {_fields(record)}"
+                f"{{{binding.placeholder}}}, but it is missing or null; the record has: "
+                f"{record.get(_HAS) or _fields(record)}"
             )
         return value
 
-    def _path_value(self, name: str, context: Mapping[str, Mapping[str, Any]]) -> str:
-        binding = self.path_bindings[name]
-        value = self._value(binding, context)
+    def _path_value(self, name: str, context: Context, values: Mapping[str, Any]) -> str:
+        value = self._value(name, self.path_bindings, context, values)
         try:
-            return encode_path_value(value, binding.placeholder)
+            return encode_path_value(value, name)
         except ValueError as exc:
-            raise PagingError(f"resource {self.name!r}: {exc} (from a {binding.resource!r} record)") from None
+            raise PagingError(f"resource {self.name!r}: {exc}") from None
 
-    def _param_value(self, template: Template, context: Mapping[str, Mapping[str, Any]]) -> Any:
+    def _param_value(self, template: Template, context: Context, values: Mapping[str, Any]) -> Any:
         bindings = self.param_bindings
         if template.single is not None:
             # A param that is just one placeholder keeps the value's type (an int stays an int).
-            return self._value(bindings[template.single], context)
-        return template.render(lambda name: str(self._value(bindings[name], context)))
+            return self._value(template.single, bindings, context, values)
+        return template.render(lambda name: str(self._value(name, bindings, context, values)))
+
+
+def _incremental(name: str) -> bool:
+    return name.startswith(PLACEHOLDER_PREFIX)
 
 
 def _fields(record: Mapping[str, Any], limit: int = 20) -> str:
@@ -287,16 +396,22 @@ class _Pager:
     def walk(
         self,
         plan: _EndpointPlan,
-        context: Mapping[str, Mapping[str, Any]],
-        parent: Mapping[str, Any] | None,
-    ) -> Iterator[tuple[list[Record], str]]:
-        """Yield ``(records, redacted url)`` per non-empty page until the paginator proves the end."""
-        request = plan.first_request(context)
+        context: Context,
+        *,
+        position: Mapping[str, Any] | None = None,
+        window: CursorWindow | None = None,
+    ) -> Iterator[Page]:
+        """Yield every page until the paginator proves the end; the last one has ``last`` set."""
+        parent = context.get(plan.resource.parent) if plan.resource.parent else None
+        request = plan.first_request(context, window)
         paginator = plan.paginator.create()
         paginator.init_request(request)
+        if position is not None:
+            paginator.resume(request, position)
         guard = _LoopGuard(plan.name, self.max_pages)
         extra_fields = plan.parent_fields(parent)
         url: str | None = None
+        number = 0
         while True:
             guard.before(request, paginator, url)
             response = self.client.request(
@@ -312,6 +427,7 @@ class _Pager:
             guard.after(request, response, url)
             if plan.actions.ignores(response):
                 log.info("Resource %r: ignoring the %d response of %s", plan.name, response.status_code, url)
+                yield Page(plan.name, number + 1, url, [], parent, context, None, True)
                 return
             if response.status_code >= 400:
                 self.client.raise_for_status(response)
@@ -329,12 +445,14 @@ class _Pager:
             except PagingError as exc:
                 raise PagingError(f"resource {plan.name!r}, {url}: {self.client.redact(str(exc))}") from None
             guard.check_page(response, len(records), url)
-            if records:
-                if extra_fields:
-                    for record in records:
-                        record.update(extra_fields)
-                yield records, url
-            if not paginator.has_next_page:
+            if extra_fields:
+                for record in records:
+                    record.update(extra_fields)
+            number += 1
+            last = not paginator.has_next_page
+            position = None if last else paginator.position()
+            yield Page(plan.name, number, url, records, parent, context, position, last)
+            if last:
                 return
             paginator.update_request(request)
 

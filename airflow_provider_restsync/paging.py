@@ -77,6 +77,16 @@ class BasePaginator(ABC):
         """Where the paginator stands, for messages (``offset=200``); no secrets."""
         return type(self).__name__
 
+    def position(self) -> dict[str, Any] | None:
+        """Where the next page starts, as JSON a checkpoint can keep (``{"value": 200}``); None when this
+        paginator cannot say (a resumed sync then starts this request sequence again)."""
+        return None
+
+    def resume(self, request: PageRequest, position: Mapping[str, Any]) -> None:
+        """Continue from a ``position()`` taken by an earlier paginator of the same kind: set the state and
+        rewrite ``request`` (already prepared by ``init_request``) for that page."""
+        raise PagingError(f"{type(self).__name__} cannot resume from a checkpoint")
+
     @staticmethod
     def _body(response: requests.Response, body: Any) -> Any:
         return body if body is not None else json_body(response)
@@ -163,6 +173,14 @@ class RangePaginator(BasePaginator):
 
     def describe(self) -> str:
         return f"{self.param_name}={self.current_value}"
+
+    def position(self) -> dict[str, Any] | None:
+        return {"value": self.current_value}
+
+    def resume(self, request: PageRequest, position: Mapping[str, Any]) -> None:
+        self.current_value = int(position["value"])
+        self._has_next_page = True
+        self.update_request(request)
 
     def _total(self, body: Any) -> int | None:
         assert self.total_path is not None
@@ -292,6 +310,19 @@ class _ReferencePaginator(BasePaginator):
     def describe(self) -> str:
         return f"{self.reference_name} {self._shown(self._next)}"
 
+    def position(self) -> dict[str, Any] | None:
+        if not isinstance(self._next, (str, int, float)) or isinstance(self._next, bool):
+            return None
+        if isinstance(self._next, str) and redact_url(self._next) != self._next:
+            return None  # a reference carrying a secret is never stored; the sequence starts again
+        return {"next": self._next}
+
+    def resume(self, request: PageRequest, position: Mapping[str, Any]) -> None:
+        self._next = position["next"]
+        self._seen.add(hash(self._next))
+        self._has_next_page = True
+        self.update_request(request)
+
 
 class _NextUrlPaginator(_ReferencePaginator):
     """The response names the URL of the next page; the next request goes there without the old params."""
@@ -407,6 +438,35 @@ class AutoPaginator(BasePaginator):
 
     def describe(self) -> str:
         return self.detected.describe() if self.detected is not None else "auto"
+
+    def position(self) -> dict[str, Any] | None:
+        detected = self.detected
+        inner = detected.position() if detected is not None else None
+        if inner is None:
+            return None
+        if isinstance(detected, HeaderLinkPaginator):
+            return {"detected": "header_link", **inner}
+        if isinstance(detected, JSONLinkPaginator):
+            return {"detected": "json_link", "path": list(detected.next_url_path.keys or ()), **inner}
+        if isinstance(detected, JSONResponseCursorPaginator):
+            return {"detected": "cursor", "path": list(detected.cursor_path.keys or ()), **inner}
+        return None
+
+    def resume(self, request: PageRequest, position: Mapping[str, Any]) -> None:
+        kind = position.get("detected")
+        keys = tuple(position.get("path") or ())
+        detected: BasePaginator
+        if kind == "header_link":
+            detected = HeaderLinkPaginator()
+        elif kind == "json_link" and keys:
+            detected = JSONLinkPaginator(JsonPath.from_keys(keys))
+        elif kind == "cursor" and keys:
+            detected = JSONResponseCursorPaginator(JsonPath.from_keys(keys))
+        else:
+            raise PagingError(f"cannot resume auto-detected paging from {dict(position)!r}")
+        detected.resume(request, position)
+        self.detected = detected
+        self._has_next_page = True
 
 
 def detect_paginator(response: requests.Response, body: Any) -> BasePaginator:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from airflow_provider_restsync.errors import LoadError
 from airflow_provider_restsync.sql.destination import create_destination_engine
 from airflow_provider_restsync.sql.write import TableWriter
+from tests.support.state import checkpoint, read_checkpoint
 from tests.test_sql_support import count, data, fetch, model, table_exists
 
 
@@ -37,27 +38,27 @@ def rows(ids: range, text: str) -> list[dict[str, object]]:
 def test_merge_failing_before_commit_leaves_table_and_checkpoint_unchanged(engine: sa.Engine) -> None:
     options = {"resource": "r", "table": "t", "primary_key": "id", "disposition": "merge"}
     with TableWriter(engine, **options) as w:  # type: ignore[arg-type]
-        w.write(rows(range(100), "first"), checkpoint={"page": 1})
+        w.write(rows(range(100), "first"), in_transaction=checkpoint(engine, {"page": 1}))
     before = fetch(engine, "t", order_by="id")
     columns_before = set(model(engine, "t").columns)
 
     writer = TableWriter(engine, **options, run_id="r2", before_commit=fail)  # type: ignore[arg-type]
     changed = [{**row, "text": "changed", "brand_new": True} for row in rows(range(50, 150), "x")]
     with pytest.raises(Injected):
-        writer.write(changed, checkpoint={"page": 2})
+        writer.write(changed, in_transaction=checkpoint(engine, {"page": 2}))
 
     after = fetch(engine, "t", order_by="id")
     assert [{k: row[k] for k in columns_before} for row in after] == before
-    assert writer.read_checkpoint() == {"page": 1}
+    assert read_checkpoint(engine) == {"page": 1}
     if engine.dialect.name == "mysql":  # MySQL commits DDL implicitly: the new column remains, empty
         assert all(row["brand_new"] is None for row in after)
     else:
         assert set(model(engine, "t").columns) == columns_before
     # The same writer goes on once the cause is gone.
     writer._before_commit = None
-    result = writer.write(changed, checkpoint={"page": 2})
+    result = writer.write(changed, in_transaction=checkpoint(engine, {"page": 2}))
     assert (result.inserted, result.updated) == (50, 50)
-    assert count(engine, "t") == 150 and writer.read_checkpoint() == {"page": 2}
+    assert count(engine, "t") == 150 and read_checkpoint(engine) == {"page": 2}
 
 
 @pytest.mark.parametrize("disposition", ["append", "merge"])
@@ -90,13 +91,13 @@ def test_replace_swap_failure_keeps_the_old_table(engine: sa.Engine) -> None:
         w.write(rows(range(5), "old"))
     before = fetch(engine, "t", order_by="id")
     writer = TableWriter(engine, resource="r", table="t", disposition="replace")
-    writer.write(rows(range(50), "new"), checkpoint={"page": 9})
+    writer.write(rows(range(50), "new"))
     with engine.begin() as conn:  # the staging table vanishes under the writer: the swap fails for real
         conn.execute(sa.text("DROP TABLE t__restsync_new"))
     with pytest.raises(LoadError, match="swap"):
-        writer.finish()
+        writer.finish(in_transaction=checkpoint(engine, {"page": 9}))
     assert fetch(engine, "t", order_by="id") == before
-    assert writer.read_checkpoint() is None
+    assert read_checkpoint(engine) is None
 
 
 def _reader(url: str, stop: threading.Event, seen: list[int], errors: list[BaseException]) -> None:

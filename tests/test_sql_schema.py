@@ -15,6 +15,7 @@ from airflow_provider_restsync.sql.destination import create_destination_engine
 from airflow_provider_restsync.sql.hints import parse_column_hints
 from airflow_provider_restsync.sql.naming import NamingConvention
 from airflow_provider_restsync.sql.write import TableWriter
+from tests.support.state import checkpoint, read_checkpoint
 from tests.test_sql_support import column_types, data, fetch, model
 
 
@@ -216,8 +217,8 @@ def test_schema_is_created_and_used(engine: sa.Engine) -> None:
         with TableWriter(
             engine, resource="r", table="t", schema=name, primary_key="id", disposition="merge"
         ) as w:
-            w.write([{"id": 1}], checkpoint={"page": 1})
-            assert w.read_checkpoint() == {"page": 1}
+            w.write([{"id": 1}], in_transaction=checkpoint(engine, {"page": 1}, schema=name))
+            assert read_checkpoint(engine, schema=name) == {"page": 1}
         assert [r["id"] for r in fetch(engine, "t", schema=name)] == [1]
         assert "t" not in sa.inspect(engine).get_table_names()
     finally:

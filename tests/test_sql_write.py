@@ -12,6 +12,7 @@ from airflow_provider_restsync.errors import ConfigError, LoadError, MissingPrim
 from airflow_provider_restsync.sql.destination import create_destination_engine
 from airflow_provider_restsync.sql.disposition import WriteDisposition, parse_write_disposition
 from airflow_provider_restsync.sql.write import TableWriter
+from tests.support.state import checkpoint, read_checkpoint
 from tests.test_sql_support import count, data, fetch, model, table_exists
 
 
@@ -217,20 +218,23 @@ def test_bookkeeping_columns_on_every_row(engine: sa.Engine) -> None:
 
 def test_checkpoint_is_committed_with_the_batch(engine: sa.Engine) -> None:
     with TableWriter(engine, resource="msgs", table="t", primary_key="id", disposition="merge") as w:
-        assert w.read_checkpoint() is None
-        w.write([{"id": 1}], checkpoint={"cursor": "2024-01-01", "page": 1})
-        assert w.read_checkpoint() == {"cursor": "2024-01-01", "page": 1}
-        w.write([], checkpoint={"cursor": "2024-01-02", "page": 2})
-    reader = TableWriter(engine, resource="msgs", table="t")
-    assert reader.read_checkpoint() == {"cursor": "2024-01-02", "page": 2}
-    assert TableWriter(engine, resource="other", table="t").read_checkpoint() is None
+        assert read_checkpoint(engine, resource="msgs") is None
+        w.write(
+            [{"id": 1}],
+            in_transaction=checkpoint(engine, {"cursor": "2024-01-01", "page": 1}, resource="msgs"),
+        )
+        assert read_checkpoint(engine, resource="msgs") == {"cursor": "2024-01-01", "page": 1}
+        w.write([], in_transaction=checkpoint(engine, {"cursor": "2024-01-02", "page": 2}, resource="msgs"))
+    assert read_checkpoint(engine, resource="msgs") == {"cursor": "2024-01-02", "page": 2}
+    assert read_checkpoint(engine, resource="other") is None
 
 
-def test_replace_checkpoint_waits_for_the_swap(engine: sa.Engine) -> None:
+def test_replace_state_written_at_finish_commits_with_the_swap(engine: sa.Engine) -> None:
     with TableWriter(engine, resource="r", table="t", disposition="replace") as w:
-        w.write([{"id": 1}], checkpoint={"page": 1})
-        assert w.read_checkpoint() is None
-    assert TableWriter(engine, resource="r", table="t").read_checkpoint() == {"page": 1}
+        w.write([{"id": 1}])
+        w.finish(in_transaction=checkpoint(engine, {"page": 1}))
+    assert read_checkpoint(engine) == {"page": 1}
+    assert [r["id"] for r in fetch(engine, "t")] == [1]
 
 
 def test_missing_primary_key_fails_before_anything_is_written(engine: sa.Engine) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -13,6 +14,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig, load_source
 from airflow_provider_restsync.errors import ConfigError
+from airflow_provider_restsync.runs import DEFAULT_BATCH_SIZE, RunInfo, SyncSummary
 from airflow_provider_restsync.sql.disposition import WriteDisposition
 from airflow_provider_restsync.sql.naming import STYLES
 
@@ -20,26 +22,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from airflow.sdk import Context
 
-    from airflow_provider_restsync.fetch import Page
     from airflow_provider_restsync.hooks import RestSyncHook
-
-DEFAULT_BATCH_SIZE = 10_000
-
-
-@dataclass
-class SyncSummary:
-    """What one task did; small enough for XCom (never records)."""
-
-    resource: str
-    table: str
-    disposition: str
-    records: int = 0
-    pages: int = 0
-    inserted: int = 0
-    updated: int = 0
-    requests: int = 0
-    retries: int = 0
-    seconds: float = 0.0
 
 
 class RestToSqlOperator(BaseOperator):
@@ -65,11 +48,15 @@ class RestToSqlOperator(BaseOperator):
     :param destination_schema: PostgreSQL schema / MySQL database for the table (templated).
     :param request_params: extra query parameters for every request of the resource (templated), e.g.
         ``{"since": "{{ data_interval_start | ts }}"}``.
-    :param full_refresh: reload the whole table (``replace``) whatever the config's disposition says.
-        ``None`` takes the run's ``full_refresh`` param when the DAG has one.
+    :param full_refresh: reset the resource's run state (cursor, positions) and reload the whole table
+        atomically (``replace``), whatever the config's disposition says. ``None`` takes the run's
+        ``full_refresh`` param when the DAG has one.
     :param naming: ``snake_case`` (dlt's column naming) or ``direct`` (keep the API's names).
-    :param batch_size: records per write transaction; pages are grouped up to this size.
+    :param batch_size: records per write transaction, which is also the checkpoint: a killed task's
+        retry resumes after the last committed batch.
     :param max_pages: guard against endless paging.
+    :param lock_timeout: seconds to wait while another run syncs the same resource before failing
+        with a message that names that run.
     """
 
     template_fields: Sequence[str] = ("source_path", "table_name", "request_params", "destination_schema")
@@ -90,6 +77,7 @@ class RestToSqlOperator(BaseOperator):
         naming: str = "snake_case",
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_pages: int = 100_000,
+        lock_timeout: float = 300.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -130,6 +118,9 @@ class RestToSqlOperator(BaseOperator):
             raise ConfigError("batch_size must be at least 1", key_path=f"{self.task_id}.batch_size")
         self.batch_size = batch_size
         self.max_pages = max_pages
+        if lock_timeout < 0:
+            raise ConfigError("lock_timeout must be 0 or more", key_path=f"{self.task_id}.lock_timeout")
+        self.lock_timeout = lock_timeout
 
     def execute(self, context: Context) -> dict[str, Any]:
         params = context.get("params") or {}
@@ -142,11 +133,9 @@ class RestToSqlOperator(BaseOperator):
         full_refresh = (
             self.full_refresh if self.full_refresh is not None else bool(params.get("full_refresh"))
         )
-        summary = self._sync(
-            source, resource, run_id=str(context.get("run_id") or "manual"), full_refresh=full_refresh
-        )
+        summary = self._sync(source, resource, run=self._run_info(context), full_refresh=full_refresh)
         self.log.info(
-            "Synced %s into %s: %d records in %d pages (%d inserted, %d updated, %d retries) in %.1f s",
+            "Synced %s into %s: %d records in %d pages (%d inserted, %d updated, %d retries) in %.1f s%s",
             summary.resource,
             summary.table,
             summary.records,
@@ -155,8 +144,25 @@ class RestToSqlOperator(BaseOperator):
             summary.updated,
             summary.retries,
             summary.seconds,
+            "; resumed an interrupted sync" if summary.resumed else "",
         )
         return asdict(summary)
+
+    def _run_info(self, context: Context) -> RunInfo:
+        run_id = str(context.get("run_id") or "manual")
+        ti = context.get("ti")
+        map_index = getattr(ti, "map_index", -1)
+        try_number = getattr(ti, "try_number", None)
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        interval = (start, end) if start is not None and end is not None else None
+        host = socket.gethostname()
+        return RunInfo(
+            source=self.dag_id if self.has_dag() else "restsync",
+            run_id=run_id,
+            owner=f"{self.dag_id if self.has_dag() else ''}/{self.task_id}/{run_id}/{map_index}",
+            holder=(f"run {run_id!r} (task {self.task_id!r}, try {try_number}, pid {os.getpid()} on {host})"),
+            interval=interval,
+        )
 
     def _source(self) -> Mapping[str, Any] | str:
         source = self.source if self.source is not None else self.source_path
@@ -171,7 +177,7 @@ class RestToSqlOperator(BaseOperator):
             )
 
     def _sync(
-        self, source: SourceConfig, resource: ResourceConfig, *, run_id: str, full_refresh: bool
+        self, source: SourceConfig, resource: ResourceConfig, *, run: RunInfo, full_refresh: bool
     ) -> SyncSummary:
         from airflow_provider_restsync.hooks import resolve_api_hook
         from airflow_provider_restsync.sql.destination import create_destination_engine
@@ -192,7 +198,7 @@ class RestToSqlOperator(BaseOperator):
         try:
             engine = create_destination_engine(conn_id=self.destination_conn_id or None)
             try:
-                self._load(hook, engine, source, resource, summary, disposition, run_id=run_id)
+                self._load(hook, engine, source, resource, summary, disposition, run=run)
             finally:
                 engine.dispose()
         finally:
@@ -211,11 +217,11 @@ class RestToSqlOperator(BaseOperator):
         summary: SyncSummary,
         disposition: WriteDisposition,
         *,
-        run_id: str,
+        run: RunInfo,
     ) -> None:
-        """Stream the resource's pages into its table, one transaction per batch."""
-        from airflow_provider_restsync.fetch import iter_pages
+        """Stream the resource's pages into its table, one transaction per batch with its run state."""
         from airflow_provider_restsync.sql.write import TableWriter
+        from airflow_provider_restsync.sync import ResourceSync
 
         writer = TableWriter(
             engine,
@@ -227,49 +233,38 @@ class RestToSqlOperator(BaseOperator):
             naming=self.naming,
             max_table_nesting=resource.max_table_nesting,
             schema=self.destination_schema or None,
-            run_id=run_id,
+            run_id=run.run_id,
         )
-        pages = iter_pages(
+        sync = ResourceSync(
             hook,
             source,
-            resource.name,
+            resource,
+            writer,
+            run,
+            full_refresh=disposition.disposition == "replace",
+            batch_size=self.batch_size,
             max_pages=self.max_pages,
             params=self.request_params,
+            lock_wait=self.lock_timeout,
+            summary=summary,
+            on_batch=self._log_batch,
         )
         try:
-            for batch, page_count in _batches(pages, self.batch_size):
-                result = writer.write(batch)
-                summary.records += len(batch)
-                summary.pages += page_count
-                summary.inserted += result.inserted
-                summary.updated += result.updated
-                self.log.info(
-                    "%s: %d records from %d pages so far (%d inserted, %d updated)",
-                    resource.name,
-                    summary.records,
-                    summary.pages,
-                    summary.inserted,
-                    summary.updated,
-                )
-            writer.finish()
+            sync.run_sync()
         except BaseException:
-            # Nothing half-written: a replace's staging table goes; merged batches stay committed.
+            # Nothing half-written: a replace's staging table goes; committed batches stay, with their state.
             writer.abort()
             raise
 
-
-def _batches(pages: Iterator[Page], batch_size: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
-    """Group pages into batches of about ``batch_size`` records, keeping at most one batch in memory."""
-    batch: list[dict[str, Any]] = []
-    page_count = 0
-    for page in pages:
-        batch.extend(page.records)
-        page_count += 1
-        if len(batch) >= batch_size:
-            yield batch, page_count
-            batch, page_count = [], 0
-    if batch:
-        yield batch, page_count
+    def _log_batch(self, summary: SyncSummary) -> None:
+        self.log.info(
+            "%s: %d records from %d pages so far (%d inserted, %d updated)",
+            summary.resource,
+            summary.records,
+            summary.pages,
+            summary.inserted,
+            summary.updated,
+        )
 
 
 def _with_inline_resource(source: Any, resource: Mapping[str, Any]) -> dict[str, Any]:

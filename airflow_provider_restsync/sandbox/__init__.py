@@ -1,4 +1,5 @@
-"""A local HTTP server that serves the five reference APIs, with deterministic data and fault injection.
+"""A local HTTP server that serves the five reference APIs, with deterministic data and fault injection,
+and one mutable API for incremental-sync tests.
 
 Start it with ``python -m airflow_provider_restsync.sandbox --port 8080 --records 1000`` or, in Python::
 
@@ -15,6 +16,12 @@ Each API lives under its own prefix, with the auth, paging and envelope its docu
 - ``inbox_testing``: ``Authorization: Bearer <token>``; no paging; ``{"data": [...]}``.
 - ``email_service``: API key in the query parameter ``api_key``; offset/limit, limit at most 100;
   ``{"data": [...], "total": N}``.
+- ``changing`` (not one of the reference APIs, not in ``APIS``): ``Authorization: Bearer <token>``; one
+  resource ``/v1/items``; offset/limit, limit at most 500; ``{"data": [...], "total": N}``, filtered by
+  ``updated_since`` (inclusive) and ``updated_until`` (exclusive) and ordered by ``updated_at`` then
+  ``id``. Its records live in ``sandbox.changing`` (a ``ChangingItems``, ``--changing-items`` of them at
+  the start), which tests ``add`` to and ``change`` between sync runs; each change stamps ``updated_at``
+  from a logical clock, one step after the latest stamp, so runs stay deterministic.
 
 The demo secrets are in ``SANDBOX_CREDENTIALS``. A wrong or missing secret answers 401 with a JSON error.
 A missing ``limit`` means the maximum and a bigger one is capped to it. Row counts, with ``records`` the
@@ -40,15 +47,21 @@ Faults (``FaultConfig``, ``--fault-rate``): 429 with ``Retry-After``, 500, 502/5
 gateways send), 503, ``drop`` (connection closed without a response) and ``slow`` (a late but correct
 answer). Whether a request faults is a hash of the request and how often it was seen, and no request
 faults more than ``max_consecutive`` times in a row, so a client with a retry always gets through.
-An API only gets the kinds its document retries: inbox_testing gets 429, drop and slow only.
+An API only gets the kinds its document retries: inbox_testing gets 429, drop and slow only; changing
+gets 429, 500, 503, drop and slow.
 
-``/healthz`` answers ``{"status": "ok"}`` without auth (and never faults); ``/`` lists the APIs.
+``latency`` (``--latency``) delays every API request by that many seconds, for tests that stop a sync
+half-way or watch its progress logs.
+
+``/healthz`` answers ``{"status": "ok"}`` without auth (and never faults or waits); ``/`` lists the
+reference APIs.
 """
 
 from __future__ import annotations
 
 from airflow_provider_restsync.sandbox.apis import APIS, expected_records
 from airflow_provider_restsync.sandbox.auth import SANDBOX_CREDENTIALS, client_kwargs
+from airflow_provider_restsync.sandbox.changing import ChangingItems
 from airflow_provider_restsync.sandbox.faults import FAULT_KINDS, FaultConfig
 from airflow_provider_restsync.sandbox.server import LoggedRequest, SandboxServer, SandboxStats
 
@@ -58,6 +71,7 @@ __all__ = [
     "API_NAMES",
     "FAULT_KINDS",
     "SANDBOX_CREDENTIALS",
+    "ChangingItems",
     "FaultConfig",
     "LoggedRequest",
     "SandboxServer",

@@ -1,4 +1,4 @@
-"""``python -m airflow_provider_restsync.sandbox``: serve the five reference APIs until SIGINT or SIGTERM."""
+"""``python -m airflow_provider_restsync.sandbox``: serve the sandbox APIs until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
+from airflow_provider_restsync.sandbox import changing
 from airflow_provider_restsync.sandbox.apis import APIS, sizes_table
+from airflow_provider_restsync.sandbox.auth import SANDBOX_CREDENTIALS
 from airflow_provider_restsync.sandbox.faults import FAULT_KINDS, FaultConfig
 from airflow_provider_restsync.sandbox.server import SandboxServer
 
@@ -31,13 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
             "how often it was seen; one request never faults more than --max-consecutive times in a row.",
             "Per API only faults its reference document retries are sent (inbox_testing: 429, drop, slow).",
             "",
+            "changing: a mutable API at /changing/v1/items (bearer token) for incremental-sync tests:",
+            "--changing-items records, paged by offset/limit (at most 500) as {data, total}, filtered by",
+            "updated_since (inclusive) and updated_until (exclusive), ordered by updated_at then id.",
+            "",
             "secrets: --secret API=VALUE, or one of these environment variables, replaces a sandbox-only",
-            "demo secret: " + ", ".join(secret_env_var(api) for api in APIS),
+            "demo secret: " + ", ".join(secret_env_var(api) for api in SANDBOX_CREDENTIALS),
         ]
     )
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_restsync.sandbox",
-        description="Serve the five reference APIs locally, each under /<api>, with deterministic data.",
+        description="Serve the five reference APIs and the changing API locally, each under /<api>.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,17 +70,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--secret", action="append", default=[], metavar="API=VALUE", help="replace one API's demo secret"
     )
+    parser.add_argument(
+        "--changing-items",
+        type=int,
+        default=0,
+        metavar="N",
+        help="records the changing API starts with (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay before answering each API request, not /healthz (default: %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     return parser
 
 
 def parse_secrets(pairs: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
     """Secrets from the environment, then from ``--secret`` flags (which win)."""
-    secrets = {api: environ[secret_env_var(api)] for api in APIS if environ.get(secret_env_var(api))}
+    apis = tuple(SANDBOX_CREDENTIALS)
+    secrets = {api: environ[secret_env_var(api)] for api in apis if environ.get(secret_env_var(api))}
     for pair in pairs:
         api, sep, value = pair.partition("=")
-        if not sep or api not in APIS or not value:
-            raise ValueError(f"--secret expects API=VALUE with API one of {', '.join(APIS)}")
+        if not sep or api not in apis or not value:
+            raise ValueError(f"--secret expects API=VALUE with API one of {', '.join(apis)}")
         secrets[api] = value
     return secrets
 
@@ -100,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults,
             secrets=parse_secrets(args.secret, os.environ),
             request_logger=logger,
+            changing_items=args.changing_items,
+            latency=args.latency,
         )
     except ValueError as error:
         parser.error(str(error))
@@ -118,10 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     fault_text = f"{faults.rate:.0%} of {','.join(faults.kinds)}" if faults.rate else "off"
-    print(f"restsync sandbox: records={args.records} seed={args.seed} faults={fault_text}")
-    for api in APIS.values():
-        secrets = ", ".join(f"{key}={value}" for key, value in server.credentials[api.name].items())
-        print(f"  {api.name:<15} {server.base_url(api.name):<40} {api.auth.describe()}: {secrets}")
+    print(
+        f"restsync sandbox: records={args.records} seed={args.seed} faults={fault_text}"
+        f" changing_items={args.changing_items} latency={args.latency}s"
+    )
+    served = [(api.name, api.auth) for api in APIS.values()] + [(changing.NAME, changing.AUTH)]
+    for name, api_auth in served:
+        secrets = ", ".join(f"{key}={value}" for key, value in server.credentials[name].items())
+        print(f"  {name:<15} {server.base_url(name):<40} {api_auth.describe()}: {secrets}")
     print("  (sandbox-only demo credentials: never reuse them for anything real)")
     print(f"{READY} {server.url}", flush=True)
     while not stopping.wait(0.5):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from airflow_provider_restsync.sandbox import changing
 from airflow_provider_restsync.sandbox.apis import get_api
 from airflow_provider_restsync.sandbox.spec import Auth, HttpError
 
@@ -24,6 +25,7 @@ SANDBOX_CREDENTIALS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "communications": MappingProxyType({"api_key": "sandbox-comms-key"}),
         "inbox_testing": MappingProxyType({"token": "sandbox-inbox-token"}),
         "email_service": MappingProxyType({"api_key": "sandbox-service-key"}),
+        changing.NAME: MappingProxyType({"token": "sandbox-changing-token"}),
     }
 )
 
@@ -105,11 +107,16 @@ def _unauthorized(auth: Auth, message: str) -> HttpError:
     return HttpError(401, "unauthorized", message, headers)
 
 
+def auth_of(api: str) -> Auth:
+    """How one API wants its secret: a reference API's own auth, or the changing API's bearer token."""
+    return changing.AUTH if api == changing.NAME else get_api(api).auth
+
+
 def client_kwargs(
     api: str, credentials: Mapping[str, Mapping[str, str]] = SANDBOX_CREDENTIALS
 ) -> dict[str, Any]:
     """Keyword arguments for ``requests.get`` that authenticate to one API: handy in tests and demos."""
-    auth = get_api(api).auth
+    auth = auth_of(api)
     credential = credentials[api]
     secret = credential[auth.secret_field]
     if auth.kind == "basic":

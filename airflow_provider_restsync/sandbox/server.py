@@ -1,4 +1,4 @@
-"""The sandbox HTTP server: one ``ThreadingHTTPServer`` that serves the five APIs under their prefixes."""
+"""The sandbox HTTP server: one ``ThreadingHTTPServer`` that serves every sandbox API under its prefix."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from airflow_provider_restsync.sandbox import auth
+from airflow_provider_restsync.sandbox import auth, changing
 from airflow_provider_restsync.sandbox.apis import APIS, describe, locate, page_body
 from airflow_provider_restsync.sandbox.faults import FaultConfig, FaultInjector
 from airflow_provider_restsync.sandbox.spec import HttpError, Scope
@@ -56,7 +56,7 @@ class _Exchange:
 
 
 class SandboxServer:
-    """The five reference APIs on one local port, with deterministic data and optional faults.
+    """The five reference APIs and the mutable ``changing`` API on one local port, with optional faults.
 
     :param host: interface to listen on (``0.0.0.0`` in a container).
     :param port: TCP port; 0 picks a free one (read it back from ``url``).
@@ -65,6 +65,9 @@ class SandboxServer:
     :param faults: fault injection settings; None injects nothing.
     :param secrets: per-API secret overrides (``{"email_delivery": "..."}``) of ``SANDBOX_CREDENTIALS``.
     :param request_logger: called with one line per request (secrets removed), e.g. ``print``.
+    :param changing_items: how many records the ``changing`` API starts with; tests then mutate them
+        through ``self.changing`` (a ``ChangingItems``) while the server runs.
+    :param latency: seconds every API request (not ``/healthz``) waits before it is answered.
     """
 
     def __init__(
@@ -77,14 +80,20 @@ class SandboxServer:
         *,
         secrets: Mapping[str, str] | None = None,
         request_logger: Callable[[str], None] | None = None,
+        changing_items: int = 0,
+        latency: float = 0.0,
     ) -> None:
         if records < 0:
             raise ValueError(f"records must be 0 or more, got {records}")
+        if not latency >= 0:  # also rejects NaN
+            raise ValueError(f"latency must be 0 or more seconds, got {latency}")
         self.host = host
         self.port = port
         self.scope = Scope(records=records, seed=seed)
         self.faults = faults or FaultConfig()
         self.credentials = auth.resolve_credentials(secrets)
+        self.changing = changing.ChangingItems(changing_items, seed=seed)
+        self.latency = latency
         self._request_logger = request_logger
         self._injector = FaultInjector(self.faults)
         self._recorder = Recorder()
@@ -139,8 +148,8 @@ class SandboxServer:
 
     def base_url(self, api: str) -> str:
         """The base URL of one API (``http://127.0.0.1:PORT/email_delivery``): the config's ``base_url``."""
-        if api not in APIS:
-            raise KeyError(f"no sandbox API {api!r}; the APIs are {', '.join(APIS)}")
+        if api not in APIS and api != changing.NAME:
+            raise KeyError(f"no sandbox API {api!r}; the APIs are {', '.join(APIS)}, {changing.NAME}")
         return f"{self.url}/{api}"
 
     def client_kwargs(self, api: str) -> dict[str, Any]:
@@ -193,17 +202,26 @@ class SandboxServer:
         if path == "/":
             return _json(200, describe())
         api_name, _, rest = path[1:].partition("/")
+        # The changing API is state, not an ``Api`` of rows made by index: it has its own branch.
         api = APIS.get(api_name)
-        if api is None:
-            raise HttpError(404, "not_found", f"no API {api_name[:50]!r}; the APIs are {', '.join(APIS)}")
+        if api is None and api_name != changing.NAME:
+            raise HttpError(
+                404, "not_found", f"no API {api_name[:50]!r}; the APIs are {', '.join(APIS)}, {changing.NAME}"
+            )
+        if self.latency:
+            time.sleep(self.latency)
         # Faults come first, as a gateway or rate limiter in front of a real API sends them.
-        exchange.fault = self._injector.decide(handler.command, handler.path, api.fault_kinds)
+        kinds = changing.FAULT_KINDS if api is None else api.fault_kinds
+        exchange.fault = self._injector.decide(handler.command, handler.path, kinds)
         if exchange.fault == "drop":
             return _Response(None)
         if exchange.fault == "slow":
             time.sleep(self.faults.slow_seconds)
         elif exchange.fault is not None:
             return self._fault(exchange.fault)
+        if api is None:
+            auth.check(changing.AUTH, self.credentials[changing.NAME], handler.headers, exchange.query)
+            return _json(200, changing.page_body(self.changing, "/" + rest, exchange.query))
         auth.check(api.auth, self.credentials[api.name], handler.headers, exchange.query)
         resource, parents = locate(api, "/" + rest, self.scope)
         return _json(200, page_body(api, resource, parents, exchange.query, self.scope))

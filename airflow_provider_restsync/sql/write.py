@@ -37,7 +37,6 @@ from airflow_provider_restsync.sql.disposition import WriteDisposition
 from airflow_provider_restsync.sql.hints import ColumnHint
 from airflow_provider_restsync.sql.naming import ColumnNames, NamingConvention
 from airflow_provider_restsync.sql.schema import BOOKKEEPING, LOADED_AT, RUN_ID, ColumnSpec, TableModel
-from airflow_provider_restsync.sql.state import ensure_state_table, read_state, write_state
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +70,8 @@ class TableWriter:
     :param schema: PostgreSQL schema / MySQL database (created if missing; SQLite has none: ignored).
     :param run_id: the Airflow run id stored in ``_restsync_run_id``.
     :param loaded_at: the time stored in ``_restsync_loaded_at`` (default: now).
-    :param before_commit: called with the connection after a ``write()`` batch's rows and checkpoint
-        are written, before its commit; raising there rolls the batch back.
+    :param before_commit: called with the connection after a ``write()`` batch's rows (and its
+        ``in_transaction`` work) are written, before its commit; raising there rolls the batch back.
     """
 
     def __init__(
@@ -145,22 +144,21 @@ class TableWriter:
         self._model: TableModel | None = None  # the table batches go to (replace: the staging table)
         self._target: TableModel | None = None  # replace: the table finish() replaces
         self._staging_ready = False
-        self._state_ready = False
-        self._pending_checkpoint: Mapping[str, Any] | None = None
         self._closed = False
         self._totals = BatchResult()
 
     # --- public --------------------------------------------------------------------------------
 
-    def write(self, records: Sequence[Record], *, checkpoint: Mapping[str, Any] | None = None) -> BatchResult:
-        """Write one batch in one transaction; ``checkpoint`` is stored in that transaction too.
+    def write(
+        self, records: Sequence[Record], *, in_transaction: Callable[[sa.Connection], None] | None = None
+    ) -> BatchResult:
+        """Write one batch in one transaction; ``in_transaction(conn)`` runs in it too, after the rows
+        (the run state that describes them: both commit, or neither).
 
-        For ``replace`` the checkpoint is kept until ``finish()`` commits the swap, so it never runs
-        ahead of the rows readers can see.
+        For ``replace`` the rows go to the staging table readers do not see yet: state that describes
+        the table belongs in ``finish(in_transaction=...)``, which commits with the swap.
         """
         self._check_open()
-        if checkpoint is not None and self.disposition != "replace":
-            self._ensure_state_table()
         try:
             model = self._current_model()
             batch = self._preparer.prepare(records, model, dedup=self._keyed)
@@ -172,8 +170,8 @@ class TableWriter:
                 if batch.rows and transactional_ddl(self.family):
                     model = self._evolve(conn, batch, model)
                 result = self._load(conn, batch, model)
-                if checkpoint is not None and self.disposition != "replace":
-                    self._write_checkpoint(conn, checkpoint)
+                if in_transaction is not None:
+                    in_transaction(conn)
                 if self._before_commit is not None:
                     self._before_commit(conn)
         except self._database_errors as error:
@@ -185,23 +183,26 @@ class TableWriter:
         self._model = model
         if batch.rows and self.disposition == "replace":
             self._staging_ready = True
-        if checkpoint is not None and self.disposition == "replace":
-            self._pending_checkpoint = checkpoint
         self._add_to_totals(result)
         return result
 
-    def finish(self) -> BatchResult | None:
-        """Complete the load: for ``replace`` swap the staging table in, with the pending checkpoint.
+    def finish(self, *, in_transaction: Callable[[sa.Connection], None] | None = None) -> BatchResult | None:
+        """Complete the load: for ``replace`` swap the staging table in. ``in_transaction(conn)`` runs in
+        the swap's transaction (on MySQL, whose RENAME commits by itself, right after it); for the
+        other dispositions in a transaction of its own.
 
         A replace that received no rows swaps in an empty table with the old table's columns.
         """
         if self._closed:
             return None
         if self.disposition != "replace":
+            if in_transaction is not None:
+                with transaction(self.engine) as conn:
+                    in_transaction(conn)
             self._closed = True
             return None
         try:
-            result = self._swap()
+            result = self._swap(in_transaction)
         except self._database_errors as error:
             self.abort()
             reason = getattr(error, "orig", None) or error
@@ -227,10 +228,6 @@ class TableWriter:
             log.warning(
                 "resource %r: could not drop staging table %r: %s", self.resource, self._staging_name, error
             )
-
-    def read_checkpoint(self) -> dict[str, Any] | None:
-        """The checkpoint last committed for this resource and table, or None."""
-        return read_state(self.engine, self.schema, resource=self.resource, table=self.table)
 
     def __enter__(self) -> TableWriter:
         return self
@@ -335,18 +332,16 @@ class TableWriter:
         result.inserted = len(batch.rows) - existing
         return result
 
-    def _swap(self) -> BatchResult:
+    def _swap(self, in_transaction: Callable[[sa.Connection], None] | None) -> BatchResult:
         staging = self._current_model()
         target = self._target or TableModel(self.table, self.schema)
-        if self._pending_checkpoint is not None:
-            self._ensure_state_table()
         if transactional_ddl(self.family):
             with transaction(self.engine) as conn:
                 if not self._staging_ready:
                     staging = self._create_empty(conn, staging)
                 self._swap_in(conn, staging, target)
-                if self._pending_checkpoint is not None:
-                    self._write_checkpoint(conn, self._pending_checkpoint)
+                if in_transaction is not None:
+                    in_transaction(conn)
         else:
             if not self._staging_ready:
                 with self.engine.begin() as conn:
@@ -354,9 +349,9 @@ class TableWriter:
                 self._staging_ready = True
             with self.engine.begin() as conn:
                 self._swap_in(conn, staging, target)
-            if self._pending_checkpoint is not None:
+            if in_transaction is not None:
                 with transaction(self.engine) as conn:
-                    self._write_checkpoint(conn, self._pending_checkpoint)
+                    in_transaction(conn)
         return self._finish_result(target, staging)
 
     def _create_empty(self, conn: sa.Connection, model: TableModel) -> TableModel:
@@ -394,17 +389,7 @@ class TableWriter:
         totals = self._totals
         return BatchResult(totals.inserted, totals.inserted, 0, totals.variant_values, new)
 
-    # --- checkpoints and errors ----------------------------------------------------------------
-
-    def _ensure_state_table(self) -> None:
-        if not self._state_ready:
-            ensure_state_table(self.engine, self.schema)
-            self._state_ready = True
-
-    def _write_checkpoint(self, conn: sa.Connection, checkpoint: Mapping[str, Any]) -> None:
-        write_state(
-            conn, self.schema, resource=self.resource, table=self.table, state=checkpoint, run_id=self.run_id
-        )
+    # --- totals and errors ---------------------------------------------------------------------
 
     def _add_to_totals(self, result: BatchResult) -> None:
         totals = self._totals

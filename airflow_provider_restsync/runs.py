@@ -1,0 +1,46 @@
+"""What a sync is asked to do for an Airflow run, and what it reports (light: DAG files import it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+DEFAULT_BATCH_SIZE = 5_000
+
+
+@dataclass
+class SyncSummary:
+    """What one task did; small enough for XCom (never records)."""
+
+    resource: str
+    table: str
+    disposition: str
+    records: int = 0
+    pages: int = 0
+    inserted: int = 0
+    updated: int = 0
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    filtered: int = 0
+    resumed: bool = False
+    parents_from: str = ""
+    cursor: Any = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The Airflow run a sync belongs to.
+
+    :param source: what the state is kept under (the DAG id).
+    :param owner: the task instance, stable across its retries (``dag/task/run/map_index``).
+    :param holder: the same for people (who holds the lock).
+    :param interval: the run's data interval, for ``allow_external_schedulers``.
+    """
+
+    source: str
+    run_id: str
+    owner: str
+    holder: str
+    interval: tuple[datetime, datetime] | None = None

@@ -1,0 +1,367 @@
+"""One sync of one resource: fetch -> incremental window -> batches -> table, with its run state.
+
+Every batch commits in one transaction with the state that describes it, in the destination:
+
+- where each request sequence stands (the paginator's position) and which parent partitions are done,
+  so a task killed at any moment and retried resumes after its last commit, on any worker;
+- each partition's cursor, advanced when its sequence is done, to what was committed, never further;
+- the children's view of the records (parent keys), so a child task of the same DAG run reads them
+  instead of listing its ancestors from the API again.
+
+A completed sync clears its positions and marks the run complete. ``replace`` (a full refresh) stages the
+table and resets the state in the swap's transaction: it restarts rather than resumes. One sync of a
+resource runs at a time (:class:`sql.lock.ResourceLock`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from airflow_provider_restsync.config import ResourceConfig, SourceConfig
+from airflow_provider_restsync.cursor import CursorWindow, open_window, restore_window, window_state
+from airflow_provider_restsync.fetch import ApiClient, Context, Fetcher, fields_needed, project
+from airflow_provider_restsync.runs import DEFAULT_BATCH_SIZE, RunInfo, SyncSummary
+from airflow_provider_restsync.sql import state as run_state
+from airflow_provider_restsync.sql.lock import ResourceLock
+from airflow_provider_restsync.sql.state import ROOT, StateKey, partition_id, window_scope
+from airflow_provider_restsync.sql.write import TableWriter
+
+log = logging.getLogger(__name__)
+
+# Done partitions without records are flushed with the next batch, or once this many are waiting.
+MAX_PENDING_PARTITIONS = 1_000
+
+
+@dataclass
+class _Partition:
+    """One request sequence's state while the sync runs."""
+
+    id: str
+    state: dict[str, Any]
+    window: CursorWindow | None = None
+
+
+@dataclass
+class _Buffer:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    pages: int = 0
+    states: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class ResourceSync:
+    """Runs one sync of ``resource`` into ``writer``'s table; see the module docstring.
+
+    :param batch_size: records per transaction: the checkpoint interval.
+    :param lock_wait: seconds to wait for another run of the same resource before failing.
+    :param on_batch: called with the summary after each committed batch (progress logs).
+    """
+
+    def __init__(
+        self,
+        client: ApiClient,
+        source: SourceConfig,
+        resource: ResourceConfig,
+        writer: TableWriter,
+        run: RunInfo,
+        *,
+        full_refresh: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_pages: int = 100_000,
+        params: Mapping[str, Any] | None = None,
+        lock_wait: float = 300.0,
+        summary: SyncSummary | None = None,
+        on_batch: Callable[[SyncSummary], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.resource = resource
+        self.writer = writer
+        self.run = run
+        self.engine: sa.Engine = writer.engine
+        self.schema = writer.schema
+        self.full_refresh = full_refresh or writer.disposition == "replace"
+        self.batch_size = batch_size
+        self.lock_wait = lock_wait
+        self.on_batch = on_batch
+        self.summary = summary or SyncSummary(resource.name, writer.table, writer.disposition)
+        self.spec = resource.endpoint.incremental
+        self.key = StateKey(run.source, resource.name, writer.table)
+        self.scope = self._scope(resource)
+        self.children = _descendants(source, resource.name)
+        self.fetcher = Fetcher(
+            client,
+            source,
+            resource.name,
+            max_pages=max_pages,
+            params=params,
+            interval=run.interval,
+            also_for=self.children,
+        )
+        self._partition_fields = fields_needed(source.lineage(resource.name)[1:])
+        self._key_fields = fields_needed(self.children).get(resource.name, ())
+        self._key_seq = 0
+        self._replace_states: dict[str, dict[str, Any] | None] = {}
+
+    # --- the sync -------------------------------------------------------------------------------
+
+    def run_sync(self) -> SyncSummary:
+        run_state.ensure_state_tables(self.engine, self.schema)
+        lock = ResourceLock(
+            self.engine,
+            self.schema,
+            self.key,
+            scope=self.scope,
+            owner=self.run.owner,
+            holder=self.run.holder,
+            wait=self.lock_wait,
+        )
+        with lock:
+            self._lock = lock
+            self._sync()
+        return self.summary
+
+    def _sync(self) -> None:
+        stored = {} if self.full_refresh else run_state.read_states(self.engine, self.schema, self.key)
+        header = dict(stored.get(self.scope) or {})
+        sync = header.get("sync")
+        if sync is not None:
+            self.sync_id = str(sync["id"])
+            self.summary.resumed = True
+            log.info(
+                "Resource %r: resuming the sync %s began (its committed batches stay; the rest follows)",
+                self.resource.name,
+                sync.get("run_id"),
+            )
+        else:
+            self.sync_id = f"{self.run.run_id}~{uuid.uuid4().hex[:8]}"
+            sync = {"id": self.sync_id, "run_id": self.run.run_id, "started_at": _now()}
+        header["sync"] = sync
+        self.header = header
+        if self._key_fields and self.summary.resumed:
+            with self.engine.connect() as conn:
+                self._key_seq = run_state.count_parent_keys(
+                    conn,
+                    self.schema,
+                    source=self.key.source,
+                    resource=self.key.resource,
+                    sync_id=self.sync_id,
+                )
+        buffer = _Buffer()
+        for context in self._contexts():
+            partition = self._partition(context, stored)
+            if partition.state.get("sync_id") == self.sync_id and partition.state.get("done"):
+                continue
+            self._walk(context, partition, buffer)
+        self._flush(buffer, final=True)
+        self.summary.cursor = (self.header.get("cursor") or {}).get("last_value")
+
+    def _walk(self, context: Context, partition: _Partition, buffer: _Buffer) -> None:
+        resumed = partition.state.get("sync_id") == self.sync_id
+        position = partition.state.get("position") if resumed else None
+        for page in self.fetcher.walk(context, position=position, window=partition.window):
+            kept = page.records
+            if partition.window is not None:
+                kept = [record for record in page.records if partition.window.keeps(record)]
+                self.summary.filtered += len(page.records) - len(kept)
+            buffer.records.extend(kept)
+            buffer.pages += 1
+            if self._key_fields:
+                for record in kept:
+                    view = {**context, self.resource.name: project(record, self._key_fields)}
+                    buffer.keys[partition_id("", view)] = view
+            buffer.states[partition.id] = self._progress(partition, page.position, done=page.last)
+            if len(buffer.records) >= self.batch_size or len(buffer.states) >= MAX_PENDING_PARTITIONS:
+                self._flush(buffer, final=False)
+
+    def _progress(
+        self, partition: _Partition, position: Mapping[str, Any] | None, *, done: bool
+    ) -> dict[str, Any]:
+        """A partition's state after a page: its position (or done, with the cursor advanced)."""
+        state = {key: value for key, value in partition.state.items() if key == "cursor"}
+        state["sync_id"] = self.sync_id
+        window = partition.window
+        if done:
+            state["done"] = True
+            if window is not None and self.spec is not None and self.spec.keeps_state:
+                last_value, boundary = window.advanced()
+                if last_value is not None:
+                    state["cursor"] = {"last_value": last_value, "boundary": boundary}
+        else:
+            state["position"] = dict(position) if position is not None else None
+            if window is not None:
+                state["window"] = window_state(window)
+        return state
+
+    # --- where the records come from ------------------------------------------------------------
+
+    def _contexts(self) -> Iterator[Context]:
+        """The parent contexts: the ones the parent task committed in this run, else from the API."""
+        parent = self.resource.parent
+        if parent is None:
+            self.summary.parents_from = ""
+            yield {}
+            return
+        parent_scope = self._scope(self.source.resource(parent))
+        completed = [
+            state.get("completed_sync")
+            for state in run_state.read_resource_states(
+                self.engine, self.schema, source=self.key.source, resource=parent, partition=parent_scope
+            )
+        ]
+        for done in completed:
+            if done and done.get("run_id") == self.run.run_id:
+                self.summary.parents_from = f"the {parent!r} records its task committed in this run"
+                log.info(
+                    "Resource %r: taking the parents from %s", self.resource.name, self.summary.parents_from
+                )
+                yield from run_state.read_parent_keys(
+                    self.engine, self.schema, source=self.key.source, resource=parent, sync_id=done["id"]
+                )
+                return
+        self.summary.parents_from = "the API"
+        log.info(
+            "Resource %r: the %r task did not complete in this run; listing its parents from the API",
+            self.resource.name,
+            parent,
+        )
+        yield from self.fetcher.contexts()
+
+    def _partition(self, context: Context, stored: Mapping[str, Mapping[str, Any]]) -> _Partition:
+        if self.resource.parent is None:
+            pid, saved = self.scope, self.header
+        else:
+            view = {
+                name: {f: values[f] for f in fields if f in values}
+                for name, fields in self._partition_fields.items()
+                if (values := context.get(name)) is not None
+            }
+            pid = partition_id(self.scope, view)
+            saved = dict(stored.get(pid) or {})
+        partition = _Partition(pid, dict(saved))
+        if self.spec is not None:
+            where = f"resource {self.resource.name!r}"
+            window_saved = saved.get("window")
+            if saved.get("sync_id") == self.sync_id and isinstance(window_saved, Mapping):
+                partition.window = restore_window(self.spec, window_saved, where=where)
+            else:
+                partition.window = open_window(
+                    self.spec, saved.get("cursor"), interval=self.run.interval, where=where
+                )
+        return partition
+
+    # --- commits --------------------------------------------------------------------------------
+
+    def _flush(self, buffer: _Buffer, *, final: bool) -> None:
+        records, states, keys = buffer.records, dict(buffer.states), dict(buffer.keys)
+        buffer.records, buffer.states, buffer.keys = [], {}, {}
+        pages, buffer.pages = buffer.pages, 0
+        root = self.resource.parent is None
+        if root and self.scope in states:
+            self.header.update(states.pop(self.scope) or {})
+        if final:
+            self._complete_header()
+        replace = self.writer.disposition == "replace"
+        first_seq, self._key_seq = self._key_seq, self._key_seq + len(keys)
+
+        def in_batch(conn: sa.Connection) -> None:
+            if keys:
+                run_state.write_parent_keys(
+                    conn,
+                    self.schema,
+                    source=self.key.source,
+                    resource=self.key.resource,
+                    sync_id=self.sync_id,
+                    contexts=keys,
+                    first_seq=first_seq,
+                )
+            if not replace:
+                self._write_states(conn, {**states, self.scope: dict(self.header)}, final=final)
+
+        if replace:
+            self._replace_states.update(states)
+        if records or keys or not replace or final:
+            result = self.writer.write(records, in_transaction=in_batch)
+            self._count(result.inserted, result.updated, len(records), pages)
+        if final:
+            if replace:
+                reset = {**self._replace_states, self.scope: dict(self.header)}
+                finished = self.writer.finish(
+                    in_transaction=lambda conn: self._write_states(conn, reset, final=True, reset=True)
+                )
+                if finished is not None:
+                    self.summary.inserted = finished.inserted
+                    self.summary.updated = 0
+            else:
+                self.writer.finish()
+        else:
+            self._lock.heartbeat()
+        if self.on_batch is not None and (records or final):
+            self.on_batch(self.summary)
+
+    def _complete_header(self) -> None:
+        header = self.header
+        sync = header.pop("sync", None) or {}
+        for key in ("position", "window", "done", "sync_id"):
+            header.pop(key, None)
+        header["completed_sync"] = {"id": self.sync_id, "run_id": self.run.run_id, "at": _now()}
+        header["started_run"] = sync.get("run_id")
+
+    def _write_states(
+        self,
+        conn: sa.Connection,
+        states: Mapping[str, Mapping[str, Any] | None],
+        *,
+        final: bool,
+        reset: bool = False,
+    ) -> None:
+        if reset:
+            run_state.delete_states(conn, self.schema, self.key)
+        if final and self._key_fields:
+            # The children of this run read this sync's keys from now on; older syncs' keys go.
+            run_state.delete_parent_keys(
+                conn, self.schema, source=self.key.source, resource=self.key.resource, keep_sync=self.sync_id
+            )
+        rows = dict(states)
+        if final and self.resource.parent is not None and (self.spec is None or not self.spec.keeps_state):
+            # Nothing to remember per parent once the sync is complete: only cursors outlive a sync.
+            run_state.delete_states(conn, self.schema, self.key, keep=[self.scope])
+            rows = {pid: state for pid, state in rows.items() if pid == self.scope}
+        run_state.write_states(conn, self.schema, self.key, rows, run_id=self.run.run_id)
+
+    def _count(self, inserted: int, updated: int, records: int, pages: int) -> None:
+        summary = self.summary
+        summary.records += records
+        summary.pages += pages
+        summary.inserted += inserted
+        summary.updated += updated
+
+    def _scope(self, resource: ResourceConfig) -> str:
+        spec = resource.endpoint.incremental
+        if spec is not None and spec.allow_external_schedulers and self.run.interval is not None:
+            start, end = self.run.interval
+            return window_scope(start.isoformat(), end.isoformat())
+        return ROOT
+
+
+def _descendants(source: SourceConfig, name: str) -> tuple[ResourceConfig, ...]:
+    found: list[ResourceConfig] = []
+    queue = [name]
+    while queue:
+        for child in source.children_of(queue.pop()):
+            found.append(child)
+            queue.append(child.name)
+    return tuple(found)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+__all__ = ["ResourceSync"]
