@@ -331,14 +331,14 @@ def test_bad_files(tmp_path: Path) -> None:
             "invalid JSONPath",
         ),
         (
-            {"resources": [{"name": "a", "endpoint": {"incremental": {"cursor_path": "updated_at"}}}]},
-            "resources[0].endpoint.incremental",
-            "not supported yet",
+            {"resources": [{"name": "a", "endpoint": {"incremental": {"initial_value": 1}}}]},
+            "resources[0].endpoint.incremental.cursor_path",
+            "needs a cursor_path",
         ),
         (
             {"resources": [{"name": "a", "endpoint": {"params": {"since": {"type": "incremental"}}}}]},
-            "resources[0].endpoint.params.since",
-            "not supported yet",
+            "resources[0].endpoint.params.since.cursor_path",
+            "needs a cursor_path",
         ),
         (
             {"resources": [{"name": "a", "endpoint": {"params": {"x": {"type": "magic"}}}}]},
@@ -595,7 +595,7 @@ def test_plural() -> None:
         (
             ["a", {"name": "b", "endpoint": "x/{incremental.start_value}/y"}],
             "resources[1].endpoint.path",
-            "not supported",
+            "needs an incremental setting",
         ),
     ],
 )
