@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Done partitions without records are flushed with the next batch, or once this many are waiting.
 MAX_PENDING_PARTITIONS = 1_000
+# A slow API between two batches must not make the lock look abandoned (lock.DEFAULT_STALE_AFTER).
+HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass
@@ -177,6 +179,7 @@ class ResourceSync:
                     view = {**context, self.resource.name: project(record, self._key_fields)}
                     buffer.keys[partition_id("", view)] = view
             buffer.states[partition.id] = self._progress(partition, page.position, done=page.last)
+            self._lock.heartbeat(every=HEARTBEAT_SECONDS)
             if len(buffer.records) >= self.batch_size or len(buffer.states) >= MAX_PENDING_PARTITIONS:
                 self._flush(buffer, final=False)
 

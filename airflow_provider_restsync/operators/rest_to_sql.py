@@ -154,7 +154,8 @@ class RestToSqlOperator(BaseOperator):
         map_index = getattr(ti, "map_index", -1)
         try_number = getattr(ti, "try_number", None)
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        interval = (start, end) if start is not None and end is not None else None
+        # A manual run of an unscheduled DAG has an empty interval (start == end): no window to take.
+        interval = (start, end) if start is not None and end is not None and start < end else None
         host = socket.gethostname()
         return RunInfo(
             source=self.dag_id if self.has_dag() else "restsync",

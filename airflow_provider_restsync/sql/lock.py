@@ -85,6 +85,7 @@ class ResourceLock:
         self.family = family(engine.dialect)
         self._session: sa.Connection | None = None
         self._held = False
+        self._beat = time.monotonic()
 
     def __enter__(self) -> ResourceLock:
         self.acquire()
@@ -119,10 +120,12 @@ class ResourceLock:
                 told = True
             time.sleep(self.poll)
 
-    def heartbeat(self) -> None:
-        """Tell other workers the holder is alive (SQLite's lock row goes stale without it)."""
-        if not self._held:
+    def heartbeat(self, *, every: float = 0.0) -> None:
+        """Tell other workers the holder is alive (SQLite's lock row goes stale without it); with
+        ``every``, only if that many seconds have passed since the last heartbeat."""
+        if not self._held or time.monotonic() - self._beat < every:
             return
+        self._beat = time.monotonic()
         with transaction(self.engine) as conn:
             table = _lock_table(conn.dialect, self.schema)
             conn.execute(
