@@ -54,7 +54,7 @@ class IncrementalSpec:
     :param initial_value: the start of the first run (and the floor of every lagged start).
     :param end_value: a fixed end; with it the stored cursor is neither read nor advanced (dlt's backfill).
     :param start_param: the query parameter that carries the start value.
-    :param end_param: the query parameter that carries the end value.
+    :param end_param: the query parameter that carries the end value (not sent while there is none).
     :param lag: re-fetch this far behind the cursor (seconds for datetimes, days for dates, units for
         numbers).
     :param on_cursor_value_missing: ``raise``, ``include`` or ``exclude`` a record without a cursor value.
@@ -147,11 +147,6 @@ def parse_incremental(raw: Any, key_path: str, *, param: str | None = None) -> I
             settings.get("last_value_func"), "max", ("max", "min"), key_path, "last_value_func"
         ),
     )
-    if spec.end_param and spec.end_value is None and not spec.allow_external_schedulers:
-        raise ConfigError(
-            "end_param needs an end_value (or allow_external_schedulers: true) to send",
-            f"{key_path}.end_param",
-        )
     return spec
 
 
