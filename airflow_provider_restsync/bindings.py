@@ -26,14 +26,15 @@ class Binding:
 
     :param placeholder: the name in braces (``account_id``, ``resources.accounts.id``) or, for a legacy
         ``{type: resolve}`` param, the param name.
-    :param location: ``path`` (URL-encoded into the path) or ``param`` (a query parameter's value).
+    :param location: ``path`` (URL-encoded into the path), ``param`` (a query parameter's value) or
+        ``json`` (a value in the request body).
     :param inferred: bound by the naming rule (``{account_id}`` -> ``accounts.id``), not declared.
     """
 
     placeholder: str
     resource: str
     field: str
-    location: Literal["path", "param"] = "path"
+    location: Literal["path", "param", "json"] = "path"
     inferred: bool = False
 
 
@@ -44,6 +45,7 @@ class References:
     :param path: the path template (static params already filled in).
     :param resolve_params: legacy ``{type: resolve}`` params: name -> (resource, field).
     :param param_templates: query params holding ``{resources...}`` placeholders.
+    :param body_templates: strings of the JSON body holding placeholders, by their key path.
     """
 
     name: str
@@ -51,6 +53,7 @@ class References:
     path: Template
     resolve_params: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     param_templates: Mapping[str, Template] = field(default_factory=dict)
+    body_templates: Mapping[str, Template] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,9 +126,14 @@ class _Binder:
                 if expression.startswith("incremental."):
                     continue
                 yield self._declared(refs, expression, "param", f"{key_path}.params.{param}")
+        for body_path, template in refs.body_templates.items():
+            for expression in template.names:
+                if expression.startswith("incremental."):
+                    continue
+                yield self._declared(refs, expression, "json", body_path)
 
     def _declared(
-        self, refs: References, expression: str, location: Literal["path", "param"], key_path: str
+        self, refs: References, expression: str, location: Literal["path", "param", "json"], key_path: str
     ) -> Binding:
         parts = expression.split(".", 2)
         if len(parts) != 3 or not parts[1] or not parts[2]:

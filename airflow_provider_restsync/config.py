@@ -43,7 +43,14 @@ from airflow_provider_restsync.incremental import (
     parse_incremental,
 )
 from airflow_provider_restsync.paging import AUTO, SINGLE_PAGE, PaginatorSpec, parse_paginator
-from airflow_provider_restsync.placeholders import Template, encode_path_value, parse_template, unescape_value
+from airflow_provider_restsync.placeholders import (
+    BodyTemplate,
+    Template,
+    encode_path_value,
+    parse_body,
+    parse_template,
+    unescape_value,
+)
 from airflow_provider_restsync.selecting import compile_selector
 from airflow_provider_restsync.sql.disposition import WriteDisposition, parse_write_disposition
 from airflow_provider_restsync.sql.hints import ColumnHint, hinted_primary_key, parse_column_hints
@@ -139,6 +146,7 @@ class EndpointConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
     param_templates: Mapping[str, Template] = field(default_factory=dict)
     json: Any = None
+    json_template: BodyTemplate | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     data_selector: str | None = None
     paginator: PaginatorSpec = AUTO
@@ -483,6 +491,7 @@ class _Draft:
         self.param_templates: dict[str, Template] = {}
         self.resolve_params: dict[str, tuple[str, str]] = {}
         self.path = Template("", ())
+        self.body: BodyTemplate | None = None
 
     @classmethod
     def parse(
@@ -516,7 +525,14 @@ class _Draft:
 
     @property
     def references(self) -> References:
-        return References(self.name, self.key_path, self.path, self.resolve_params, self.param_templates)
+        return References(
+            self.name,
+            self.key_path,
+            self.path,
+            self.resolve_params,
+            self.param_templates,
+            self.body.templates if self.body is not None else {},
+        )
 
     def freeze(self, lineage: Lineage) -> ResourceConfig:
         if self.fields["include_from_parent"] and lineage.parent is None:
@@ -579,6 +595,7 @@ class _Draft:
                     f"{key_path}.incremental",
                 )
             incremental = parse_incremental(endpoint["incremental"], f"{key_path}.incremental")
+        body, self.body = parse_body(endpoint.get("json"), f"{key_path}.json")
         self._check_incremental_placeholders(path, incremental, key_path)
         data_selector = endpoint.get("data_selector")
         paginator_raw = endpoint.get("paginator")
@@ -596,7 +613,8 @@ class _Draft:
         self.path = self._fill_static(path, f"{key_path}.path")
         self.endpoint = {
             "method": method,
-            "json": unescape_value(endpoint.get("json"), f"{key_path}.json", keys=True),
+            "json": body,
+            "json_template": self.body,
             "headers": _headers(endpoint.get("headers"), f"{key_path}.headers"),
             "data_selector": data_selector,
             "paginator": paginator or client.paginator or AUTO,
@@ -615,6 +633,17 @@ class _Draft:
             for name in template.names:
                 if name.startswith(PLACEHOLDER_PREFIX):
                     check_placeholder(name, incremental, f"{key_path}.params.{param}")
+        for body_path, template in (self.body.templates if self.body is not None else {}).items():
+            for name in template.names:
+                if name.startswith(PLACEHOLDER_PREFIX):
+                    check_placeholder(name, incremental, body_path)
+                elif not name.startswith("resources."):
+                    raise ConfigError(
+                        f"{{{name}}} is not a placeholder a JSON body can take: it takes "
+                        "{resources.<parent>.<field>} and {incremental.start_value} (or end_value, "
+                        "initial_value, last_value); a literal brace is written doubled, {{ and }}",
+                        body_path,
+                    )
 
     def _parse_params(self, raw: Any, key_path: str) -> IncrementalSpec | None:
         """Sort the params into literal values, templates and resolve bindings; return the incremental

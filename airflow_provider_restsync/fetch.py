@@ -255,6 +255,8 @@ class _EndpointPlan:
             for name in template.names
             if not _incremental(name)
         }
+        body_names = endpoint.json_template.names if endpoint.json_template is not None else ()
+        self.body_bindings = {name: by_placeholder[name] for name in body_names if not _incremental(name)}
 
     def first_request(self, context: Context, window: CursorWindow | None = None) -> PageRequest:
         endpoint = self.resource.endpoint
@@ -269,9 +271,15 @@ class _EndpointPlan:
             url=path,
             method=endpoint.method,
             params=params,
-            json=endpoint.json,
+            json=self._body(context, values),
             headers=dict(endpoint.headers),
         )
+
+    def _body(self, context: Context, values: Mapping[str, Any]) -> Any:
+        template = self.resource.endpoint.json_template
+        if template is None:
+            return self.resource.endpoint.json
+        return template.render(lambda name: self._value(name, self.body_bindings, context, values))
 
     def parent_fields(self, parent: Mapping[str, Any] | None) -> dict[str, Any]:
         """The ``include_from_parent`` fields for this resource's records, as ``_<parent>_<field>``."""

@@ -145,6 +145,72 @@ def unescape_value(value: Any, key_path: str, *, keys: bool = False) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class BodyTemplate:
+    """A JSON request body whose string values hold placeholders (keys are literal), parsed once.
+
+    :param value: the body with each string that holds a placeholder replaced by its :class:`Template`
+        (other strings have their escapes undone).
+    :param templates: every such template by its key path inside the body (``json.filter.since``).
+    """
+
+    value: Any
+    templates: Mapping[str, Template]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for template in self.templates.values() for name in template.names))
+
+    def render(self, value_of: Callable[[str], Any]) -> Any:
+        """The body with each placeholder replaced by ``value_of(name)``; a string that is one
+        placeholder takes the value itself, keeping its type."""
+        return _render_body(self.value, value_of)
+
+
+def parse_body(value: Any, key_path: str) -> tuple[Any, BodyTemplate | None]:
+    """A JSON body as a literal value (escapes undone), or a :class:`BodyTemplate` when it holds
+    placeholders: ``(literal, None)`` or ``(None, template)``.
+
+    :raises ConfigError: an unbalanced brace, at its key path.
+    """
+    templates: dict[str, Template] = {}
+    parsed = _parse_body(value, key_path, templates)
+    if not templates:
+        return parsed, None
+    return None, BodyTemplate(parsed, templates)
+
+
+def _parse_body(value: Any, key_path: str, templates: dict[str, Template]) -> Any:
+    if isinstance(value, str):
+        template = parse_template(value, key_path)
+        if template.literal is not None:
+            return template.literal
+        templates[key_path] = template
+        return template
+    if isinstance(value, Mapping):
+        return {
+            (unescape_value(key, f"{key_path}.{key}") if isinstance(key, str) else key): (
+                _parse_body(item, f"{key_path}.{key}", templates)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_parse_body(item, f"{key_path}[{index}]", templates) for index, item in enumerate(value)]
+    return value
+
+
+def _render_body(value: Any, value_of: Callable[[str], Any]) -> Any:
+    if isinstance(value, Template):
+        if value.single is not None:
+            return value_of(value.single)
+        return value.render(lambda name: str(value_of(name)))
+    if isinstance(value, dict):
+        return {key: _render_body(item, value_of) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_body(item, value_of) for item in value]
+    return value
+
+
 def encode_path_value(value: Any, placeholder: str) -> str:
     """``value`` as one URL path segment: every reserved character encoded, so it cannot change the path.
 

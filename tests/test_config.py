@@ -383,9 +383,9 @@ def test_bad_files(tmp_path: Path) -> None:
             "status code",
         ),
         (
-            {"resources": [{"name": "a", "endpoint": {"json": {"id": "{resources.b.id}"}}}, "b"]},
+            {"resources": [{"name": "a", "endpoint": {"json": {"id": "{resources.c.id}"}}}, "b"]},
             "resources[0].endpoint.json.id",
-            "not supported here yet",
+            "which is not defined",
         ),
         ({"resources": [{"name": "a", "endpoint": "x/{id"}]}, "resources[0].endpoint.path", "unbalanced"),
         (
@@ -738,7 +738,7 @@ def test_doubled_braces_in_params_are_literal_braces_as_in_dlt(
             "resources[0].endpoint.headers.X",
             "not supported",
         ),
-        ({"path": "/a", "json": {"k": ["{x}"]}}, "resources[0].endpoint.json.k[0]", "not supported"),
+        ({"path": "/a", "json": {"k": ["{x}"]}}, "resources[0].endpoint.json.k[0]", "not a placeholder a JSON body"),
     ],
 )
 def test_a_lone_brace_is_an_error_with_the_escape_in_the_message(

@@ -436,3 +436,59 @@ def test_doubled_braces_reach_the_api_as_literal_braces_as_dlt_sends_them(api: S
     assert request.param("nested") == "{not_this {and} {not_that}}"
     assert request.param("plain") == "x"
     assert request.headers["x-escaped"] == "value {escaped}"
+
+
+def test_json_body_placeholders_take_parent_values_and_the_incremental_window(api: ServerFactory) -> None:
+    """dlt's placeholders in a POST body: a lone placeholder keeps its type, text around one is text,
+    doubled braces stay literal, and the incremental values come from the window asked for."""
+    from airflow_provider_restsync.cursor import open_window
+    from airflow_provider_restsync.fetch import Fetcher
+
+    def search_api(request: Request) -> Response:
+        if request.path == "/v1/accounts":
+            return Response(200, {"data": [{"id": 7, "name": "Seven"}]})
+        return Response(200, {"data": [{"id": 1, "updated_at": "2024-03-01T00:00:00Z"}]})
+
+    config: dict[str, Any] = {
+        "client": {"base_url": "http://unused"},
+        "resource_defaults": {"endpoint": {"data_selector": "data"}},
+        "resources": [
+            {"name": "accounts", "endpoint": "/v1/accounts"},
+            {
+                "name": "events",
+                "endpoint": {
+                    "path": "/v1/search",
+                    "method": "POST",
+                    "paginator": "single_page",
+                    "json": {
+                        "account": "{resources.accounts.id}",
+                        "label": "account {resources.accounts.name}",
+                        "filter": {"since": "{incremental.start_value}", "raw": "{{literal}}"},
+                        "ids": ["{resources.accounts.id}"],
+                    },
+                    "incremental": {"cursor_path": "updated_at", "initial_value": "2024-01-01T00:00:00Z"},
+                },
+            },
+        ],
+    }
+    with api(search_api) as server:
+        config["client"]["base_url"] = server.url
+        source = load_source(config)
+        client = SessionApiClient(server.url)
+        try:
+            fetcher = Fetcher(client, source, "events")
+            spec = source.resource("events").endpoint.incremental
+            assert spec is not None
+            window = open_window(spec, {"last_value": "2024-02-01T00:00:00Z"}, interval=None, where="events")
+            pages = [page for context in fetcher.contexts() for page in fetcher.walk(context, window=window)]
+        finally:
+            client.close()
+        assert [record["id"] for page in pages for record in page.records] == [1]
+        (search,) = [request for request in server.requests if request.path == "/v1/search"]
+        assert search.method == "POST"
+        assert search.json() == {
+            "account": 7,
+            "label": "account Seven",
+            "filter": {"since": "2024-02-01T00:00:00Z", "raw": "{literal}"},
+            "ids": [7],
+        }

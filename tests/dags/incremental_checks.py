@@ -1,8 +1,9 @@
 """DAGs the incremental, resume and lock tests run against the sandbox's ``changing`` API.
 
 The tests set the connections ``changing_api`` (restsync_bearer, the sandbox's changing token) and
-``changing_db`` (the destination), and ``RESTSYNC_TEST_BATCH_SIZE`` / ``RESTSYNC_TEST_LIMIT`` where a test
-needs other checkpoint or page sizes.
+``changing_db`` (the destination), ``loopback_api`` (restsync_bearer, a test's own loopback server) for
+``inc_missing_cursor``, and ``RESTSYNC_TEST_BATCH_SIZE`` / ``RESTSYNC_TEST_LIMIT`` where a test needs other
+checkpoint or page sizes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from airflow_provider_restsync import RestToSqlOperator
 
@@ -19,6 +20,14 @@ LIMIT = int(os.environ.get("RESTSYNC_TEST_LIMIT") or 100)
 BATCH_SIZE = int(os.environ.get("RESTSYNC_TEST_BATCH_SIZE") or 5000)
 LOCK_TIMEOUT = float(os.environ.get("RESTSYNC_TEST_LOCK_TIMEOUT") or 300)
 SOURCE = {"client": {"auth": {"type": "bearer"}}}
+
+
+# The incremental of inc_cursor and the DAGs like it.
+CURSOR = {
+    "cursor_path": "updated_at",
+    "start_param": "updated_since",
+    "initial_value": "2024-01-01T00:00:00Z",
+}
 
 
 def items(**incremental: Any) -> dict[str, Any]:
@@ -52,7 +61,7 @@ def items_dag(dag_id: str, resource: dict[str, Any], **dag_kwargs: Any) -> DAG:
 # The cursor from the last committed run goes out as updated_since.
 inc_cursor = items_dag(
     "inc_cursor",
-    items(cursor_path="updated_at", start_param="updated_since", initial_value="2024-01-01T00:00:00Z"),
+    items(**CURSOR),
 )
 # dlt's older form: a param of type incremental.
 inc_param_form = items_dag(
@@ -85,3 +94,38 @@ inc_interval = items_dag(
 )
 # No incremental: a full merge each run, checkpointed and resumable.
 full_merge = items_dag("full_merge", items())
+
+# As inc_cursor, with the run param the operator reads: run_conf={"full_refresh": True} reloads everything.
+inc_refresh = items_dag("inc_refresh", items(**CURSOR), params={"full_refresh": Param(False, type="boolean")})
+# As inc_cursor with range_start open: a record at exactly the stored cursor is not asked for again.
+inc_open_start = items_dag("inc_open_start", items(**CURSOR, range_start="open"))
+
+# on_cursor_value_missing, one task per action, against the records of a test's loopback server.
+with DAG(
+    "inc_missing_cursor", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc), schedule=None, catchup=False
+) as inc_missing_cursor:
+    for action in ("raise", "include", "exclude"):
+        RestToSqlOperator(
+            task_id=f"missing_{action}",
+            conn_id="loopback_api",
+            destination_conn_id="changing_db",
+            source=SOURCE,
+            resource={
+                "name": "records",
+                "endpoint": {
+                    "path": "/records",
+                    "data_selector": "data",
+                    "paginator": "single_page",
+                    "incremental": {
+                        "cursor_path": "updated_at",
+                        "start_param": "since",
+                        "initial_value": "2024-01-01T00:00:00Z",
+                        "on_cursor_value_missing": action,
+                    },
+                },
+                "primary_key": "id",
+                "write_disposition": "merge",
+            },
+            table_name=f"records_{action}",
+            lock_timeout=LOCK_TIMEOUT,
+        )
