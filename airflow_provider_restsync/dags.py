@@ -63,7 +63,10 @@ def rest_sync_dag(
             False,
             type="boolean",
             title="Full refresh",
-            description="Reload every table from scratch (replace) instead of merging into it.",
+            description=(
+                "Forget the stored cursors and positions and reload every table from scratch, swapped in "
+                "atomically, instead of syncing what changed."
+            ),
         ),
         "resources": Param(
             [],
