@@ -192,8 +192,9 @@ def open_window(
     """The window of a new sequence from the stored cursor state (``{"last_value", "boundary"}``).
 
     With ``allow_external_schedulers`` and a data interval the window is the interval; with an
-    ``end_value`` it is ``[initial_value, end_value)``; else it starts at the stored cursor (lagged, never
-    before ``initial_value``) or at ``initial_value`` on a first run.
+    ``end_value`` it is ``[initial_value, end_value)``; else (a run without a data interval included: a
+    trigger timetable gives none) it starts at the stored cursor (lagged, never before ``initial_value``)
+    or at ``initial_value`` on a first run.
     """
     if spec.allow_external_schedulers and interval is not None:
         start, end = interval
@@ -203,7 +204,7 @@ def open_window(
             moment_value(end, spec.initial_value),
             where=where,
         )
-    if not spec.keeps_state or not stored or stored.get("last_value") is None:
+    if not spec.keeps_state(interval=interval is not None) or not stored or stored.get("last_value") is None:
         return CursorWindow(spec, spec.initial_value, spec.end_value, where=where)
     last = stored["last_value"]
     start = last

@@ -82,10 +82,10 @@ class IncrementalSpec:
     def cursor(self) -> JsonPath:
         return JsonPath(self.cursor_path)
 
-    @property
-    def keeps_state(self) -> bool:
-        """Whether runs read and advance the stored cursor (not with a fixed end or a data interval)."""
-        return self.end_value is None and not self.allow_external_schedulers
+    def keeps_state(self, *, interval: bool) -> bool:
+        """Whether a run reads and advances the stored cursor: not with a fixed end, nor when it takes its
+        window from a data interval (``interval``: the run has a non-empty one)."""
+        return self.end_value is None and not (self.allow_external_schedulers and interval)
 
 
 def parse_incremental(raw: Any, key_path: str, *, param: str | None = None) -> IncrementalSpec:
@@ -171,7 +171,9 @@ def _scalar(value: Any, key_path: str) -> Any:
     if value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool)):
         return value
     if hasattr(value, "isoformat"):
-        return value.isoformat()  # a date or datetime YAML parsed: kept as the ISO text it was written as
+        # A date or datetime YAML parsed from an unquoted value: back to ISO text, UTC written with Z.
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
     raise ConfigError(f"must be a string or a number, not {type(value).__name__}", key_path)
 
 

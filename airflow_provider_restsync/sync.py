@@ -96,6 +96,13 @@ class ResourceSync:
         self.spec = resource.endpoint.incremental
         self.key = StateKey(run.source, resource.name, writer.table)
         self.scope = self._scope(resource)
+        if self.spec is not None and self.spec.allow_external_schedulers and run.interval is None:
+            log.info(
+                "Resource %r: the run has no data interval (Airflow 3's default timetables for cron and "
+                "timedelta schedules give none: set [scheduler] create_cron_data_intervals / "
+                "create_delta_data_intervals, or a data-interval timetable); following the stored cursor",
+                resource.name,
+            )
         self.children = _descendants(source, resource.name)
         self.fetcher = Fetcher(
             client,
@@ -192,7 +199,11 @@ class ResourceSync:
         window = partition.window
         if done:
             state["done"] = True
-            if window is not None and self.spec is not None and self.spec.keeps_state:
+            if (
+                window is not None
+                and self.spec is not None
+                and self.spec.keeps_state(interval=self.run.interval is not None)
+            ):
                 last_value, boundary = window.advanced()
                 if last_value is not None:
                     state["cursor"] = {"last_value": last_value, "boundary": boundary}
@@ -332,7 +343,8 @@ class ResourceSync:
                 conn, self.schema, source=self.key.source, resource=self.key.resource, keep_sync=self.sync_id
             )
         rows = dict(states)
-        if final and self.resource.parent is not None and (self.spec is None or not self.spec.keeps_state):
+        keeps = self.spec is not None and self.spec.keeps_state(interval=self.run.interval is not None)
+        if final and self.resource.parent is not None and not keeps:
             # Nothing to remember per parent once the sync is complete: only cursors outlive a sync.
             run_state.delete_states(conn, self.schema, self.key, keep=[self.scope])
             rows = {pid: state for pid, state in rows.items() if pid == self.scope}

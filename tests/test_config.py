@@ -738,7 +738,11 @@ def test_doubled_braces_in_params_are_literal_braces_as_in_dlt(
             "resources[0].endpoint.headers.X",
             "not supported",
         ),
-        ({"path": "/a", "json": {"k": ["{x}"]}}, "resources[0].endpoint.json.k[0]", "not a placeholder a JSON body"),
+        (
+            {"path": "/a", "json": {"k": ["{x}"]}},
+            "resources[0].endpoint.json.k[0]",
+            "not a placeholder a JSON body",
+        ),
     ],
 )
 def test_a_lone_brace_is_an_error_with_the_escape_in_the_message(

@@ -12,7 +12,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, DeltaDataIntervalTimetable, Param
 
 from airflow_provider_restsync import RestToSqlOperator
 
@@ -91,6 +91,20 @@ inc_interval = items_dag(
         initial_value="2024-01-01T00:00:00Z",
     ),
     schedule=timedelta(hours=1),
+)
+# As inc_interval on a timetable with data intervals. Airflow 3 turns schedule=timedelta(...) into a
+# DeltaTriggerTimetable ([scheduler] create_delta_data_intervals = False), whose runs all have an empty
+# data interval (start == end); DeltaDataIntervalTimetable gives [L - 1h, L) to a run with logical date L.
+inc_interval_hourly = items_dag(
+    "inc_interval_hourly",
+    items(
+        cursor_path="updated_at",
+        start_param="updated_since",
+        end_param="updated_until",
+        allow_external_schedulers=True,
+        initial_value="2024-01-01T00:00:00Z",
+    ),
+    schedule=DeltaDataIntervalTimetable(timedelta(hours=1)),
 )
 # No incremental: a full merge each run, checkpointed and resumable.
 full_merge = items_dag("full_merge", items())
