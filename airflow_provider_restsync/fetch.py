@@ -214,7 +214,7 @@ def project(record: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
     return values
 
 
-_HAS = "\x00has"
+_HAS = "__restsync_record_fields__"  # JSON that PostgreSQL stores (no NUL), no config names a field so
 
 
 class _ResponseActions:
