@@ -204,6 +204,16 @@ class SourceConfig:
     def children_of(self, name: str) -> tuple[ResourceConfig, ...]:
         return tuple(resource for resource in self.resources if resource.parent == name)
 
+    def descendants(self, name: str) -> tuple[ResourceConfig, ...]:
+        """Every resource below ``name``: its children, theirs, and so on."""
+        found: list[ResourceConfig] = []
+        queue = [name]
+        while queue:
+            children = self.children_of(queue.pop())
+            found.extend(children)
+            queue.extend(child.name for child in children)
+        return tuple(found)
+
     def lineage(self, name: str) -> tuple[ResourceConfig, ...]:
         """The root ancestor first, ``name``'s resource last."""
         chain = [self.resource(name)]

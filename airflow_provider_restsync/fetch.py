@@ -169,12 +169,12 @@ class Fetcher:
             yield {}
             return
         *above, plan = plans
-        fields = self.needs.get(plan.name, ())
+        projection = self.needs.get(plan.name) or Projection(())
         window = self._ancestor_window(plan)
         for context in self._contexts(above):
             for page in self._pager.walk(plan, context, window=window):
                 for record in page.records:
-                    yield {**context, plan.name: project(record, fields)}
+                    yield {**context, plan.name: projection(record)}
 
     def _ancestor_window(self, plan: _EndpointPlan) -> CursorWindow | None:
         """An ancestor fetched here asks from its initial value: every parent, so no child is missed."""
@@ -184,9 +184,9 @@ class Fetcher:
         return open_window(spec, None, interval=self.interval, where=f"resource {plan.name!r}")
 
 
-def fields_needed(resources: Iterable[ResourceConfig]) -> dict[str, tuple[str, ...]]:
-    """Per ancestor resource, the fields of its records that ``resources`` take: bound placeholders and
-    ``include_from_parent``."""
+def fields_needed(resources: Iterable[ResourceConfig]) -> dict[str, Projection]:
+    """Per ancestor resource, the fields of its records that ``resources`` take (bound placeholders and
+    ``include_from_parent``), as a :class:`Projection` compiled once."""
     needs: dict[str, dict[str, None]] = {}
     for resource in resources:
         for binding in resource.bindings:
@@ -194,24 +194,27 @@ def fields_needed(resources: Iterable[ResourceConfig]) -> dict[str, tuple[str, .
         if resource.parent is not None:
             for name in resource.include_from_parent:
                 needs.setdefault(resource.parent, {})[name] = None
-    return {name: tuple(fields) for name, fields in needs.items()}
+    return {name: Projection(fields) for name, fields in needs.items()}
 
 
-def project(record: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
-    """The values of ``fields`` in ``record`` (a field path as a binding reads it; a missing one is left
-    out, so a later lookup can tell missing from null)."""
-    values: dict[str, Any] = {}
-    fields = tuple(fields)
-    for name in fields:
-        if name in record:
-            values[name] = record[name]
-            continue
-        value = JsonPath(name).first(record)
-        if value is not None:
-            values[name] = value
-    if len(values) < len(fields) or None in values.values():
-        values[_HAS] = _fields(record)  # for the error a child raises about it
-    return values
+class Projection:
+    """The fields of one resource's records that the requests below it need, paths compiled once."""
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = tuple(dict.fromkeys(fields))
+        self._paths = [(name, JsonPath(name)) for name in self.fields]
+
+    def __call__(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The values of the fields in ``record`` (a field path as a binding reads it; a missing one is
+        left out, so a later lookup can tell missing from null)."""
+        values: dict[str, Any] = {}
+        for name, path in self._paths:
+            value = record[name] if name in record else path.first(record)
+            if value is not None or name in record:
+                values[name] = value
+        if len(values) < len(self.fields) or None in values.values():
+            values[_HAS] = _fields(record)  # for the error a child raises about it
+        return values
 
 
 _HAS = "__restsync_record_fields__"  # JSON that PostgreSQL stores (no NUL), no config names a field so

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig
 from airflow_provider_restsync.cursor import CursorWindow, open_window, restore_window, window_state
-from airflow_provider_restsync.fetch import ApiClient, Context, Fetcher, fields_needed, project
+from airflow_provider_restsync.fetch import ApiClient, Context, Fetcher, fields_needed
 from airflow_provider_restsync.runs import DEFAULT_BATCH_SIZE, RunInfo, SyncSummary
 from airflow_provider_restsync.sql import state as run_state
 from airflow_provider_restsync.sql.lock import ResourceLock
@@ -103,7 +103,7 @@ class ResourceSync:
                 "create_delta_data_intervals, or a data-interval timetable); following the stored cursor",
                 resource.name,
             )
-        self.children = _descendants(source, resource.name)
+        self.children = source.descendants(resource.name)
         self.fetcher = Fetcher(
             client,
             source,
@@ -114,7 +114,8 @@ class ResourceSync:
             also_for=self.children,
         )
         self._partition_fields = fields_needed(source.lineage(resource.name)[1:])
-        self._key_fields = fields_needed(self.children).get(resource.name, ())
+        # What the children need of this resource's records: stored as parent keys when there are any.
+        self._key_projection = fields_needed(self.children).get(resource.name)
         self._key_seq = 0
         self._replace_states: dict[str, dict[str, Any] | None] = {}
 
@@ -153,7 +154,7 @@ class ResourceSync:
             sync = {"id": self.sync_id, "run_id": self.run.run_id, "started_at": _now()}
         header["sync"] = sync
         self.header = header
-        if self._key_fields and self.summary.resumed:
+        if self._key_projection is not None and self.summary.resumed:
             with self.engine.connect() as conn:
                 self._key_seq = run_state.count_parent_keys(
                     conn,
@@ -181,9 +182,9 @@ class ResourceSync:
                 self.summary.filtered += len(page.records) - len(kept)
             buffer.records.extend(kept)
             buffer.pages += 1
-            if self._key_fields:
+            if self._key_projection is not None:
                 for record in kept:
-                    view = {**context, self.resource.name: project(record, self._key_fields)}
+                    view = {**context, self.resource.name: self._key_projection(record)}
                     buffer.keys[partition_id("", view)] = view
             buffer.states[partition.id] = self._progress(partition, page.position, done=page.last)
             self._lock.heartbeat(every=HEARTBEAT_SECONDS)
@@ -252,8 +253,8 @@ class ResourceSync:
             pid, saved = self.scope, self.header
         else:
             view = {
-                name: {f: values[f] for f in fields if f in values}
-                for name, fields in self._partition_fields.items()
+                name: {f: values[f] for f in projection.fields if f in values}
+                for name, projection in self._partition_fields.items()
                 if (values := context.get(name)) is not None
             }
             pid = partition_id(self.scope, view)
@@ -337,7 +338,7 @@ class ResourceSync:
     ) -> None:
         if reset:
             run_state.delete_states(conn, self.schema, self.key)
-        if final and self._key_fields:
+        if final and self._key_projection is not None:
             # The children of this run read this sync's keys from now on; older syncs' keys go.
             run_state.delete_parent_keys(
                 conn, self.schema, source=self.key.source, resource=self.key.resource, keep_sync=self.sync_id
@@ -363,16 +364,6 @@ class ResourceSync:
             start, end = self.run.interval
             return window_scope(start.isoformat(), end.isoformat())
         return ROOT
-
-
-def _descendants(source: SourceConfig, name: str) -> tuple[ResourceConfig, ...]:
-    found: list[ResourceConfig] = []
-    queue = [name]
-    while queue:
-        for child in source.children_of(queue.pop()):
-            found.append(child)
-            queue.append(child.name)
-    return tuple(found)
 
 
 def _now() -> str:

@@ -19,6 +19,7 @@ from airflow_provider_restsync.sandbox import FaultConfig, SandboxServer, expect
 from airflow_provider_restsync.sandbox.connections import sandbox_environment
 from airflow_provider_restsync.sql.destination import attach_sqlite_schema, create_destination_engine
 from airflow_provider_restsync.sql.naming import normalize_identifier
+from tests.support.databases import airflow_connection
 from tests.support.tables import by_key, expected_rows, table_rows
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
@@ -52,15 +53,7 @@ def destination(
         use_sqlite_destination(tmp_path, monkeypatch)
         yield DEST_CONN
         return
-    pg = request.getfixturevalue("postgres_url")
-    url = sa.make_url(pg)
-    conn = {
-        "conn_type": "postgres",
-        "host": url.host,
-        "port": url.port,
-        "login": url.username,
-        "schema": url.database,
-    }
+    conn = airflow_connection(request.getfixturevalue("postgres_url"))
     monkeypatch.setenv(f"AIRFLOW_CONN_{DEST_CONN.upper()}", json.dumps(conn))
     yield DEST_CONN
 

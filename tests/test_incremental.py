@@ -53,6 +53,7 @@ from airflow_provider_restsync.sql import state as run_state
 from airflow_provider_restsync.sql.write import TableWriter
 from airflow_provider_restsync.sync import ResourceSync
 from tests.support.api_client import SessionApiClient
+from tests.support.databases import airflow_connection
 from tests.support.http import Request, Response, serve
 from tests.support.tables import by_key, expected_rows, table_rows
 from tests.test_operator import xcom_summary
@@ -742,16 +743,7 @@ def destination(
         yield f"sqlite:///{file}"
         return
     url = request.getfixturevalue("postgres_url")
-    parts = sa.make_url(url)
-    conn = {
-        "conn_type": "postgres",
-        "host": parts.host,
-        "port": parts.port,
-        "login": parts.username,
-        "password": parts.password,
-        "schema": parts.database,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CHANGING_DB", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_CHANGING_DB", json.dumps(airflow_connection(url)))
     yield url
 
 

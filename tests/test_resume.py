@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from airflow_provider_restsync.sandbox import SandboxServer
 from airflow_provider_restsync.sandbox.auth import SANDBOX_CREDENTIALS
+from tests.support.databases import airflow_connection
 from tests.support.tables import comparable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,16 +122,8 @@ def destination(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dest
         path = tmp_path / "dest.db"
         dest = Destination("sqlite", f"sqlite:///{path}", {"conn_type": "sqlite", "host": str(path)}, path)
     else:
-        url = sa.make_url(request.getfixturevalue("postgres_url"))
-        conn = {
-            "conn_type": "postgres",
-            "host": url.host,
-            "port": url.port,
-            "login": url.username,
-            "password": url.password,
-            "schema": url.database,
-        }
-        dest = Destination("postgres", url.render_as_string(hide_password=False), conn)
+        url = request.getfixturevalue("postgres_url")
+        dest = Destination("postgres", url, airflow_connection(url))
     try:
         yield dest
     finally:

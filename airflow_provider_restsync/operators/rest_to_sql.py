@@ -157,10 +157,11 @@ class RestToSqlOperator(BaseOperator):
         # A manual run of an unscheduled DAG has an empty interval (start == end): no window to take.
         interval = (start, end) if start is not None and end is not None and start < end else None
         host = socket.gethostname()
+        dag_id = self.dag_id if self.has_dag() else "restsync"
         return RunInfo(
-            source=self.dag_id if self.has_dag() else "restsync",
+            source=dag_id,
             run_id=run_id,
-            owner=f"{self.dag_id if self.has_dag() else ''}/{self.task_id}/{run_id}/{map_index}",
+            owner=f"{dag_id}/{self.task_id}/{run_id}/{map_index}",
             holder=(f"run {run_id!r} (task {self.task_id!r}, try {try_number}, pid {os.getpid()} on {host})"),
             interval=interval,
         )

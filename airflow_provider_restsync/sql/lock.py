@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from airflow_provider_restsync.errors import RestSyncError
 from airflow_provider_restsync.sql.dialects import family, transaction
 from airflow_provider_restsync.sql.dml import upsert
-from airflow_provider_restsync.sql.state import StateKey
+from airflow_provider_restsync.sql.state import StateKey, db_now, ensure_tables
 from airflow_provider_restsync.sql.types import sql_type
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class ResourceLock:
 
         :raises SyncLockedError: the other run still holds it; the message names that run.
         """
-        self._ensure_table()
+        ensure_tables(self.engine, self.schema, _lock_table)
         deadline = time.monotonic() + self.wait
         told = False
         while True:
@@ -131,7 +131,7 @@ class ResourceLock:
             conn.execute(
                 sa.update(table)
                 .where(table.c.lock_id == self.lock_id, table.c.owner == self.owner)
-                .values(heartbeat_at=_now(conn))
+                .values(heartbeat_at=db_now(conn))
             )
 
     def release(self) -> None:
@@ -178,7 +178,7 @@ class ResourceLock:
         """Claim the row; without ``take_over`` only if it is free, ours, or stale."""
         with transaction(self.engine) as conn:
             table = _lock_table(conn.dialect, self.schema)
-            now = _now(conn)
+            now = db_now(conn)
             if not take_over:
                 row = conn.execute(
                     sa.select(table.c.owner, table.c.heartbeat_at).where(table.c.lock_id == self.lock_id)
@@ -212,22 +212,6 @@ class ResourceLock:
             return None
         return f"{row.holder} (since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC)"
 
-    def _ensure_table(self) -> None:
-        for attempt in range(5):
-            try:
-                with transaction(self.engine) as conn:
-                    if self.schema and not sa.inspect(conn).has_schema(self.schema):
-                        conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
-                with transaction(self.engine) as conn:
-                    conn.execute(
-                        sa.schema.CreateTable(_lock_table(conn.dialect, self.schema), if_not_exists=True)
-                    )
-                return
-            except sa.exc.SQLAlchemyError:
-                if attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-
     def _advisory_key(self) -> int:
         return int.from_bytes(bytes.fromhex(self.lock_id[:16]), "big", signed=True)
 
@@ -235,11 +219,6 @@ class ResourceLock:
         session, self._session = self._session, None
         if session is not None:
             session.close()
-
-
-def _now(conn: sa.Connection) -> datetime:
-    now = datetime.now(timezone.utc)
-    return now if conn.dialect.name == "postgresql" else now.replace(tzinfo=None)
 
 
 def _naive(moment: Any) -> datetime:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from airflow_provider_restsync.sql.dialects import family, transaction
 from airflow_provider_restsync.sql.dml import upsert
+from airflow_provider_restsync.sql.schema import ensure_schema
 from airflow_provider_restsync.sql.types import sql_type
 
 STATE_TABLE = "_restsync_state"
@@ -94,16 +95,22 @@ def _parent_keys_table(dialect: sa.Dialect, schema: str | None) -> sa.Table:
 
 
 def ensure_state_tables(engine: sa.Engine, schema: str | None) -> None:
-    """Create both tables (and the schema) if missing, each in a short transaction of its own.
+    """Create both tables (and the schema) if missing."""
+    ensure_tables(engine, schema, _state_table, _parent_keys_table)
+
+
+def ensure_tables(
+    engine: sa.Engine, schema: str | None, *tables: Callable[[sa.Dialect, str | None], sa.Table]
+) -> None:
+    """Create bookkeeping tables (and their schema) if missing, each in a short transaction of its own.
 
     Parallel tasks race to create them: a lost race is retried.
     """
     for attempt in range(5):
         try:
             with transaction(engine) as conn:
-                if schema and not sa.inspect(conn).has_schema(schema):
-                    conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
-            for make in (_state_table, _parent_keys_table):
+                ensure_schema(conn, schema)
+            for make in tables:
                 with transaction(engine) as conn:
                     conn.execute(sa.schema.CreateTable(make(conn.dialect, schema), if_not_exists=True))
             return
@@ -163,7 +170,7 @@ def write_states(
 ) -> None:
     """Upsert the states by partition on ``conn``, inside the caller's transaction; None deletes one."""
     table = _state_table(conn.dialect, schema)
-    now = _now(conn)
+    now = db_now(conn)
     gone = [partition for partition, state in states.items() if state is None]
     for chunk in _chunks(gone):
         conn.execute(sa.delete(table).where(*_matches(table, key), table.c.partition_id.in_(chunk)))
@@ -210,11 +217,7 @@ def write_parent_keys(
     if not contexts:
         return
     table = _parent_keys_table(conn.dialect, schema)
-    match = (
-        table.c.source == source[:_NAME],
-        table.c.resource == resource[:_NAME],
-        table.c.sync_id == sync_id[:_RUN],
-    )
+    match = _keys_of(table, source, resource, sync_id)
     for chunk in _chunks(list(contexts)):
         conn.execute(sa.delete(table).where(*match, table.c.partition_id.in_(chunk)))
     rows = [
@@ -235,11 +238,7 @@ def count_parent_keys(
     conn: sa.Connection, schema: str | None, *, source: str, resource: str, sync_id: str
 ) -> int:
     table = _parent_keys_table(conn.dialect, schema)
-    query = sa.select(sa.func.count()).where(
-        table.c.source == source[:_NAME],
-        table.c.resource == resource[:_NAME],
-        table.c.sync_id == sync_id[:_RUN],
-    )
+    query = sa.select(sa.func.count()).where(*_keys_of(table, source, resource, sync_id))
     return int(conn.execute(query).scalar_one())
 
 
@@ -251,11 +250,7 @@ def read_parent_keys(
         table = _parent_keys_table(conn.dialect, schema)
         query = (
             sa.select(table.c.context)
-            .where(
-                table.c.source == source[:_NAME],
-                table.c.resource == resource[:_NAME],
-                table.c.sync_id == sync_id[:_RUN],
-            )
+            .where(*_keys_of(table, source, resource, sync_id))
             .order_by(table.c.seq)
         )
         for (context,) in conn.execution_options(yield_per=1000).execute(query):
@@ -267,10 +262,18 @@ def delete_parent_keys(
 ) -> None:
     """Forget the stored parent keys of ``resource`` (but those of ``keep_sync``)."""
     table = _parent_keys_table(conn.dialect, schema)
-    query = sa.delete(table).where(table.c.source == source[:_NAME], table.c.resource == resource[:_NAME])
+    query = sa.delete(table).where(*_keys_of(table, source, resource))
     if keep_sync is not None:
         query = query.where(table.c.sync_id != keep_sync[:_RUN])
     conn.execute(query)
+
+
+def _keys_of(
+    table: sa.Table, source: str, resource: str, sync_id: str | None = None
+) -> tuple[sa.ColumnElement[bool], ...]:
+    """The parent-key rows of ``resource`` (of one sync when ``sync_id`` is given)."""
+    match = (table.c.source == source[:_NAME], table.c.resource == resource[:_NAME])
+    return match if sync_id is None else (*match, table.c.sync_id == sync_id[:_RUN])
 
 
 def _matches(table: sa.Table, key: StateKey) -> tuple[sa.ColumnElement[bool], ...]:
@@ -285,7 +288,8 @@ def _loads(value: Any) -> dict[str, Any]:
     return dict(json.loads(value) if isinstance(value, (str, bytes)) else value)
 
 
-def _now(conn: sa.Connection) -> datetime:
+def db_now(conn: sa.Connection) -> datetime:
+    """Now, as ``conn``'s timestamp columns take it (aware on PostgreSQL, naive UTC elsewhere)."""
     now = datetime.now(timezone.utc)
     return now if conn.dialect.name == "postgresql" else now.replace(tzinfo=None)
 

@@ -64,3 +64,18 @@ def mysql_database() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
+
+
+def airflow_connection(url: str) -> dict[str, object]:
+    """The ``AIRFLOW_CONN_<ID>`` JSON of a destination given as a ``sqlite:///`` or PostgreSQL URL."""
+    parts = sa.make_url(url)
+    if parts.get_backend_name() == "sqlite":
+        return {"conn_type": "sqlite", "host": parts.database}
+    return {
+        "conn_type": "postgres",
+        "host": parts.host,
+        "port": parts.port,
+        "login": parts.username,
+        "password": parts.password,
+        "schema": parts.database,
+    }
