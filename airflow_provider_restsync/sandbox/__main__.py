@@ -84,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="delay before answering each API request, not /healthz (default: %(default)s)",
     )
+    parser.add_argument(
+        "--max-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="page size cap of every paginated API (default: each reference document's, mostly 100)",
+    )
+    parser.add_argument(
+        "--cache-mb",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="serve repeated page requests from up to MB of memory (default: %(default)s, off)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -123,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             request_logger=logger,
             changing_items=args.changing_items,
             latency=args.latency,
+            max_limit=args.max_limit,
+            cache_bytes=args.cache_mb * 1024 * 1024,
         )
     except ValueError as error:
         parser.error(str(error))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import sys
@@ -68,6 +69,11 @@ class SandboxServer:
     :param changing_items: how many records the ``changing`` API starts with; tests then mutate them
         through ``self.changing`` (a ``ChangingItems``) while the server runs.
     :param latency: seconds every API request (not ``/healthz``) waits before it is answered.
+    :param max_limit: raise (or lower) every paginated API's page size cap (100 for most of them), so a
+        client can ask for bigger pages than the reference documents allow; None keeps their caps.
+    :param cache_bytes: keep up to this many bytes of answered pages and serve a repeated request from
+        memory: the reference APIs' rows are pure functions of the request, so benchmarks measure the
+        client, not the sandbox's record factories. 0 (the default) makes every page anew.
     """
 
     def __init__(
@@ -82,6 +88,8 @@ class SandboxServer:
         request_logger: Callable[[str], None] | None = None,
         changing_items: int = 0,
         latency: float = 0.0,
+        max_limit: int | None = None,
+        cache_bytes: int = 0,
     ) -> None:
         if records < 0:
             raise ValueError(f"records must be 0 or more, got {records}")
@@ -94,6 +102,15 @@ class SandboxServer:
         self.credentials = auth.resolve_credentials(secrets)
         self.changing = changing.ChangingItems(changing_items, seed=seed)
         self.latency = latency
+        if max_limit is not None and max_limit < 1:
+            raise ValueError(f"max_limit must be 1 or more, got {max_limit}")
+        self._apis = {
+            name: api
+            if max_limit is None or api.paging is None
+            else dataclasses.replace(api, paging=dataclasses.replace(api.paging, max_limit=max_limit))
+            for name, api in APIS.items()
+        }
+        self._pages = _PageCache(cache_bytes)
         self._request_logger = request_logger
         self._injector = FaultInjector(self.faults)
         self._recorder = Recorder()
@@ -203,7 +220,7 @@ class SandboxServer:
             return _json(200, describe())
         api_name, _, rest = path[1:].partition("/")
         # The changing API is state, not an ``Api`` of rows made by index: it has its own branch.
-        api = APIS.get(api_name)
+        api = self._apis.get(api_name)
         if api is None and api_name != changing.NAME:
             raise HttpError(
                 404, "not_found", f"no API {api_name[:50]!r}; the APIs are {', '.join(APIS)}, {changing.NAME}"
@@ -223,8 +240,12 @@ class SandboxServer:
             auth.check(changing.AUTH, self.credentials[changing.NAME], handler.headers, exchange.query)
             return _json(200, changing.page_body(self.changing, "/" + rest, exchange.query))
         auth.check(api.auth, self.credentials[api.name], handler.headers, exchange.query)
+        key = (api.name, rest, _redacted_target("", exchange.query))
+        cached = self._pages.get(key)
+        if cached is not None:
+            return cached
         resource, parents = locate(api, "/" + rest, self.scope)
-        return _json(200, page_body(api, resource, parents, exchange.query, self.scope))
+        return self._pages.put(key, _json(200, page_body(api, resource, parents, exchange.query, self.scope)))
 
     def _fault(self, kind: str) -> _Response:
         status, code, message = _FAULTS[kind]
@@ -232,6 +253,24 @@ class SandboxServer:
             return _Response(status, _GATEWAY_PAGE.format(message).encode(), {"Content-Type": "text/html"})
         headers = {"Retry-After": self.faults.retry_after_header} if kind == "429" else {}
         return _json(status, {"error": code, "message": message}, headers)
+
+
+class _PageCache:
+    """Answered pages by request, up to a number of bytes; later pages are not kept once it is full."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._pages: dict[tuple[str, str, str], _Response] = {}
+
+    def get(self, key: tuple[str, str, str]) -> _Response | None:
+        return self._pages.get(key) if self.limit else None
+
+    def put(self, key: tuple[str, str, str], response: _Response) -> _Response:
+        if self.limit and self.size + len(response.payload) <= self.limit:
+            self._pages[key] = response
+            self.size += len(response.payload)
+        return response
 
 
 @dataclass(frozen=True)
