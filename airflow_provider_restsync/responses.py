@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import requests
 
 
@@ -16,8 +17,13 @@ def json_body(response: requests.Response) -> Any:
 
     :raises NotJsonError: the body is not JSON.
     """
-    if not response.content:
+    content = response.content
+    if not content:
         return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass  # NaN, integers beyond 64 bits, another encoding: requests reads what orjson does not
     try:
         return response.json()
     except ValueError:

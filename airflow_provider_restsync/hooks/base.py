@@ -113,6 +113,30 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
+class _Session(requests.Session):
+    """A Session that reads the environment (proxies, CA bundle) once per origin, not once per request.
+
+    requests scans every environment variable on each request for proxy settings; a sync sends
+    thousands of requests to one or two origins, and that scan cost more than parsing the pages.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[Any, Any] = {}
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        try:
+            key = (_origin(str(url)), tuple(sorted((proxies or {}).items())), stream, verify, cert)
+            hash(key)
+        except TypeError:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        settings = self._environment.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+
 class _OriginScopedAuth(AuthBase):
     """Signs only requests to the base URL's origin: a next link to another host never gets the key."""
 
@@ -288,7 +312,7 @@ class RestSyncHook(BaseHook):
         # connection pool and one cookie jar between them.
         first = next(iter(self._sessions.values()), None)
         shared = first.get_adapter("https://") if first is not None else None
-        session = requests.Session()
+        session = _Session()
         session.headers.update(self._headers)
         session.verify = self._verify
         if first is not None:

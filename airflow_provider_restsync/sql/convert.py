@@ -11,10 +11,11 @@ import json
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from airflow_provider_restsync import json_codec
 from airflow_provider_restsync.errors import ConfigError
 from airflow_provider_restsync.sql.types import DEFAULT_DECIMAL, INT64_MAX, INT64_MIN, parse_timestamp
 
@@ -24,6 +25,7 @@ MISFIT: Any = object()
 Converter = Callable[[Any], Any]
 
 _MAX_EXACT_FLOAT_INT = 2**53
+_ZERO = timedelta(0)
 _INT_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_TIME = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?")
@@ -38,7 +40,7 @@ def to_text_lossless(value: Any) -> str:
     if type(value) is str:
         return value
     try:
-        return _json_dumps(value)
+        return json_codec.dumps(value) if isinstance(value, (dict, list)) else _json_dumps(value)
     except ValueError:  # NaN and infinities
         return json.dumps(value, default=str)
 
@@ -86,10 +88,13 @@ def _to_bool(value: Any) -> Any:
 def _to_json(value: Any) -> Any:
     # Objects and arrays only, as dlt: a scalar keeps its own type in a variant column (and SQLite's
     # NUMERIC affinity of a JSON column would turn a bare number into a float).
+    kind = type(value)
+    if (kind is list or kind is dict) and not value:
+        return "[]" if kind is list else "{}"  # most often met of all: no call at all
     if not isinstance(value, (dict, list)):
         return MISFIT
     try:
-        return _json_dumps(value)
+        return json_codec.dumps(value)
     except ValueError:
         return MISFIT
 
@@ -138,6 +143,18 @@ def _timestamp_converter(form: str) -> Converter:
     """``form``: ``aware`` UTC datetimes (PostgreSQL), ``naive`` UTC (MySQL), or ``text`` (SQLite)."""
 
     def convert(value: Any) -> Any:
+        if type(value) is str and len(value) == 20 and value[10] == "T" and value[19] == "Z":
+            # The most common form by far, 2024-05-01T12:00:00Z: UTC, whole seconds.
+            try:
+                moment = datetime.fromisoformat(value)  # validates; Python 3.10 does not read "Z"
+            except ValueError:
+                moment = None
+            if moment is not None and moment.utcoffset() == _ZERO:
+                if form == "text":
+                    return f"{value[:10]} {value[11:19]}.000000"
+                if form == "aware":
+                    return moment
+                return moment.replace(tzinfo=None)
         if type(value) is str:
             parsed = parse_timestamp(value)
             if parsed is None:
