@@ -21,6 +21,8 @@ from airflow_provider_restsync.sql.types import infer_column_type, infer_type
 
 log = logging.getLogger(__name__)
 
+_NONE = type(None)
+
 Record = Mapping[Any, Any]
 
 
@@ -44,7 +46,7 @@ def _flatten_into(flat: dict[FieldKey, Any], prefix: tuple[str, ...], record: Re
 class PreparedBatch:
     """Rows ready for the database, and the columns the table must gain first."""
 
-    rows: list[dict[str, Any]]
+    rows: list[tuple[Any, ...]]  # one value per column of ``columns``
     columns: list[str]
     key: tuple[str, ...]
     new_columns: list[ColumnSpec] = field(default_factory=list)
@@ -149,25 +151,27 @@ class BatchPreparer:
         template: dict[str, Any] = dict.fromkeys(model.columns, None)
         template.update(dict.fromkeys(known, None))
         template.update(self.bookkeeping)
-        rows, variants = self._convert(records, plans, model, template)
-        missing = [column for column in variants if column not in template]
-        if missing:
-            template.update(dict.fromkeys(missing, None))
-            for row in rows:
-                for column in missing:
-                    row.setdefault(column, None)
+        data, variants = self._convert(records, plans, model)
+        columns = [*template, *(column for column in data if column not in template)]
+        count = len(records)
+        lists = [data[c] if c in data else [template.get(c)] * count for c in columns]
+        rows = list(zip(*lists, strict=True)) if count else []
         if dedup and key:
-            rows = _dedup(rows, key)
-        counts = {c: n for c in variants if (n := sum(1 for r in rows if r[c] is not None))}
-        for column, count in counts.items():
+            rows = _dedup(rows, [columns.index(k) for k in key])
+        counts: dict[str, int] = {}
+        for column in variants:
+            index = columns.index(column)
+            if found := sum(1 for row in rows if row[index] is not None):
+                counts[column] = found
+        for column, found in counts.items():
             log.warning(
                 "resource %r: %d value(s) did not fit their column's type; stored in variant column %r",
                 self.resource,
-                count,
+                found,
                 column,
             )
         new_columns.extend(spec for name, spec in variants.items() if model.get(name) is None)
-        return PreparedBatch(rows, list(template), key, new_columns, counts)
+        return PreparedBatch(rows, columns, key, new_columns, counts)
 
     def _hint(self, field_key: FieldKey | None, column: str) -> ColumnHint | None:
         hint = self.hints.get(plain_name(field_key)) if field_key is not None else None
@@ -215,39 +219,41 @@ class BatchPreparer:
         return (spec.name, self._converter(spec), fast, is_key)
 
     def _convert(
-        self,
-        records: Sequence[Record],
-        plans: Mapping[FieldKey, _Plan],
-        model: TableModel,
-        template: Mapping[str, Any],
-    ) -> tuple[list[dict[str, Any]], dict[str, ColumnSpec]]:
+        self, records: Sequence[Record], plans: Mapping[FieldKey, _Plan], model: TableModel
+    ) -> tuple[dict[str, list[Any]], dict[str, ColumnSpec]]:
+        """The batch column by column: each field's values converted for its column (None where a
+        record lacks it), misfits moved to variant columns. A column whose values all have the type it
+        stores as they are is taken as it is, without a call per value."""
+        count = len(records)
+        data: dict[str, list[Any]] = {}
         variants: dict[str, ColumnSpec] = {}
         variant_plans: dict[tuple[str, str], tuple[ColumnSpec, Converter]] = {}
-        rows: list[dict[str, Any]] = []
-        append = rows.append
-        copy = dict(template).copy
-        for record in records:
-            row = copy()
-            for field_key, value in record.items():
-                if value is None:
-                    continue
-                column, convert, fast, is_key = plans[field_key]
-                if type(value) is fast:
-                    row[column] = value
-                    continue
-                converted = convert(value)
-                if converted is MISFIT:
+        for field_key, (column, convert, fast, is_key) in plans.items():
+            values = [record.get(field_key) for record in records]
+            kinds = set(map(type, values))
+            kinds.discard(_NONE)
+            if not kinds:
+                continue
+            if fast is not None and len(kinds) == 1 and fast in kinds:
+                data[column] = values
+                continue
+            converted = [None if value is None else convert(value) for value in values]
+            if MISFIT in converted:
+                for index, value in enumerate(converted):
+                    if value is not MISFIT:
+                        continue
+                    original = values[index]
                     if is_key:
                         raise LoadError(
                             f"resource {self.resource!r}: primary key column {column!r} cannot hold "
-                            f"{value!r} ({type(value).__name__}); a key value cannot go to a variant column"
+                            f"{original!r} ({type(original).__name__}); a key value cannot go to a variant "
+                            f"column"
                         )
-                    variant, converted = self._variant(column, value, model, variants, variant_plans)
-                    row[variant] = converted
-                else:
-                    row[column] = converted
-            append(row)
-        return rows, variants
+                    variant, fitted = self._variant(column, original, model, variants, variant_plans)
+                    data.setdefault(variant, [None] * count)[index] = fitted
+                    converted[index] = None
+            data[column] = converted
+        return data, variants
 
     def _variant(
         self,
@@ -300,12 +306,16 @@ def _fields(records: Sequence[Record]) -> list[FieldKey]:
     return list(fields)
 
 
-def _dedup(rows: list[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
-    """Keep the last occurrence of each key."""
+def _dedup(rows: list[tuple[Any, ...]], key: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Keep the last occurrence of each key (``key``: the positions of its columns in a row)."""
     if len(key) == 1:
-        (column,) = key
-        return list({row[column]: row for row in rows}.values())
-    return list({tuple(row[c] for c in key): row for row in rows}.values())
+        (position,) = key
+        last = {row[position]: index for index, row in enumerate(rows)}
+    else:
+        last = {tuple(row[p] for p in key): index for index, row in enumerate(rows)}
+    if len(last) == len(rows):
+        return rows
+    return [rows[index] for index in sorted(last.values())]
 
 
 def _missing_key(resource: str, key: str, column: str, index: int, record: Record) -> MissingPrimaryKeyError:

@@ -9,7 +9,7 @@ on PostgreSQL and SQLite, ``INSERT ... SELECT ... ON DUPLICATE KEY UPDATE`` on M
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,9 +21,9 @@ _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def bulk_insert(
-    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Insert ``rows`` (dicts holding every name in ``columns``, values ready for the driver) in bulk.
+    """Insert ``rows`` (one value per name in ``columns``, ready for the driver) in bulk.
 
     PostgreSQL with psycopg: COPY. SQLite and MySQL: the driver's executemany of one statement whose
     identifiers SQLAlchemy quoted and whose values are all bound (PyMySQL folds it into multi-row
@@ -37,26 +37,18 @@ def bulk_insert(
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         _copy_rows(conn, table, columns, rows)
     elif dialect.name == "postgresql" or placeholder is None:
-        conn.execute(sa.insert(table), list(rows))
+        conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
     else:
         preparer = dialect.identifier_preparer
         statement = (
             f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(c) for c in columns)}) "
             f"VALUES ({', '.join([placeholder] * len(columns))})"
         )
-        conn.exec_driver_sql(statement, _tuples(columns, rows))
-
-
-def _tuples(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    if len(columns) == 1:
-        (column,) = columns
-        return [(row[column],) for row in rows]
-    pick = itemgetter(*columns)
-    return [pick(row) for row in rows]
+        conn.exec_driver_sql(statement, list(rows))
 
 
 def _copy_rows(
-    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """COPY ... FROM STDIN through psycopg, on the connection (and in the transaction) SQLAlchemy holds."""
     from psycopg import sql
@@ -68,7 +60,7 @@ def _copy_rows(
     driver_connection: Any = conn.connection.driver_connection
     with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         write_row = copy.write_row
-        for values in _tuples(columns, rows):
+        for values in rows:
             write_row(values)
 
 
@@ -82,6 +74,14 @@ def count_existing(conn: sa.Connection, target: sa.Table, staging: sa.Table, key
     return int(conn.execute(query).scalar_one())
 
 
+@dataclass
+class Upserted:
+    """What an upsert did, where the database can tell (None where it cannot)."""
+
+    inserted: int | None = None
+    written: int | None = None  # inserted plus updated: rows left alone as unchanged are not in it
+
+
 def upsert(
     conn: sa.Connection,
     target: sa.Table,
@@ -89,7 +89,8 @@ def upsert(
     *,
     select: sa.Select[Any] | None = None,
     row: Mapping[str, Any] | None = None,
-) -> None:
+    compare: Sequence[str] = (),
+) -> Upserted:
     """Insert rows (those of ``select``, or one ``row`` of values); a row whose key is stored replaces it.
 
     The one place that picks the dialect's upsert: ``ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite,
@@ -98,6 +99,8 @@ def upsert(
     :param key: the columns of the target's primary key or unique index.
     :param select: a SELECT of every target column, by name (the staged batch).
     :param row: the values of one row (the state table's).
+    :param compare: on PostgreSQL and SQLite, a stored row is only rewritten when one of these columns
+        differs (``IS DISTINCT FROM``): a re-sync of unchanged data writes nothing. MySQL rewrites it.
     """
     new: Any
     if select is not None:
@@ -114,7 +117,7 @@ def upsert(
         )
         values = {c: new[c] for c in update} or {key[0]: new[key[0]]}
         conn.execute(mysql_insert.on_duplicate_key_update(values))
-        return
+        return Upserted()
     dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
     # SQLite needs a WHERE before ON CONFLICT to parse INSERT ... SELECT (its docs' "parsing ambiguity").
     statement = (
@@ -122,13 +125,24 @@ def upsert(
         if select is not None
         else dialect_insert(target).values(new)
     )
+    changed = [target.c[c].is_distinct_from(statement.excluded[c]) for c in compare]
     if update:
         statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_={c: statement.excluded[c] for c in update}
+            index_elements=list(key),
+            set_={c: statement.excluded[c] for c in update},
+            where=sa.or_(*changed) if changed else None,
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(statement)
+    if name == "postgresql" and select is not None:
+        # xmax is 0 on a row version this statement inserted, not on one it updated.
+        upserted = statement.returning(sa.literal_column("xmax = 0").label("inserted")).cte("upserted")
+        inserted = sa.func.count().filter(upserted.c.inserted)
+        counted = conn.execute(sa.select(inserted, sa.func.count()).select_from(upserted)).one()
+        return Upserted(int(counted[0]), int(counted[1]))
+    result = conn.execute(statement)
+    written = result.rowcount if name == "sqlite" and select is not None else -1
+    return Upserted(written=written) if written >= 0 else Upserted()
 
 
 def staged_rows(target: sa.Table, staging: sa.Table) -> sa.Select[Any]:

@@ -48,6 +48,7 @@ class BatchResult:
     rows: int = 0
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0  # merged rows whose stored row was already the same: left as they were
     variant_values: int = 0
     new_columns: list[str] = field(default_factory=list)
 
@@ -322,14 +323,28 @@ class TableWriter:
         conn.execute(DropTemporaryTable(stage))
         conn.execute(sa.schema.CreateTable(stage))
         dml.bulk_insert(conn, stage, batch.columns, batch.rows)
-        existing = dml.count_existing(conn, target, stage, batch.key)
+        staged = len(batch.rows)
         if self.strategy == "delete-insert":
+            deleted = dml.count_existing(conn, target, stage, batch.key)
             dml.delete_insert(conn, target, stage, batch.key)
+            result.inserted, result.updated = staged - deleted, deleted
         else:
-            dml.upsert(conn, target, batch.key, select=dml.staged_rows(target, stage))
+            # PostgreSQL's upsert counts its inserts itself; elsewhere the stored keys are counted first.
+            existing = (
+                None if self.family == "postgresql" else dml.count_existing(conn, target, stage, batch.key)
+            )
+            compare = [
+                c.name for c in target.columns if c.name not in batch.key and c.name not in BOOKKEEPING
+            ]
+            upserted = dml.upsert(
+                conn, target, batch.key, select=dml.staged_rows(target, stage), compare=compare
+            )
+            inserted = upserted.inserted if upserted.inserted is not None else staged - (existing or 0)
+            written = staged if upserted.written is None else upserted.written
+            result.inserted = inserted
+            result.updated = written - inserted
+            result.unchanged = staged - written
         conn.execute(DropTemporaryTable(stage))
-        result.updated = existing
-        result.inserted = len(batch.rows) - existing
         return result
 
     def _swap(self, in_transaction: Callable[[sa.Connection], None] | None) -> BatchResult:
@@ -387,7 +402,12 @@ class TableWriter:
     def _finish_result(self, target: TableModel, staging: TableModel) -> BatchResult:
         new = [name for name in staging.columns if target.get(name) is None and name not in BOOKKEEPING]
         totals = self._totals
-        return BatchResult(totals.inserted, totals.inserted, 0, totals.variant_values, new)
+        return BatchResult(
+            rows=totals.inserted,
+            inserted=totals.inserted,
+            variant_values=totals.variant_values,
+            new_columns=new,
+        )
 
     # --- totals and errors ---------------------------------------------------------------------
 
@@ -396,6 +416,7 @@ class TableWriter:
         totals.rows += result.rows
         totals.inserted += result.inserted
         totals.updated += result.updated
+        totals.unchanged += result.unchanged
         totals.variant_values += result.variant_values
         totals.new_columns.extend(result.new_columns)
 
