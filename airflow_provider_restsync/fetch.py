@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -109,12 +111,15 @@ def iter_pages(
     """
     fetcher = Fetcher(client, source, resource_name, max_pages=max_pages, params=params)
     number = 0
-    for context in fetcher.contexts():
-        for page in fetcher.walk(context):
-            if page.records:
-                number += 1
-                page.number = number
-                yield page
+    try:
+        for context in fetcher.contexts():
+            for page in fetcher.walk(context):
+                if page.records:
+                    number += 1
+                    page.number = number
+                    yield page
+    finally:
+        fetcher.close()
 
 
 class Fetcher:
@@ -123,6 +128,9 @@ class Fetcher:
     A context holds, per ancestor resource, the values of that ancestor's record the requests below it
     need (:func:`project`): the same whether the ancestors were fetched here or read from the parent
     keys the parent task stored.
+
+    :param concurrency: requests in flight at once within one request sequence, where the paginator
+        knows the next pages in advance (see ``_Pager``); 1 sends one after the other.
     """
 
     def __init__(
@@ -135,6 +143,7 @@ class Fetcher:
         params: Mapping[str, Any] | None = None,
         interval: tuple[datetime, datetime] | None = None,
         also_for: Iterable[ResourceConfig] = (),
+        concurrency: int = 1,
     ) -> None:
         lineage = source.lineage(resource_name)
         self.resource = lineage[-1]
@@ -147,7 +156,11 @@ class Fetcher:
         ]
         self.plan = self.plans[-1]
         self.interval = interval
-        self._pager = _Pager(client, max_pages)
+        self._pager = _Pager(client, max_pages, concurrency)
+
+    def close(self) -> None:
+        """Stop the threads that send requests ahead; the fetcher can still be used (it starts new ones)."""
+        self._pager.close()
 
     def contexts(self) -> Iterator[Context]:
         """The ancestors' contexts, fetched from the API (one empty context for a root resource)."""
@@ -397,12 +410,36 @@ def _json_key(body: Any) -> str | None:
     return None if body is None else json.dumps(body, sort_keys=True, default=str)
 
 
-class _Pager:
-    """Runs request sequences through one client: the page loop of one endpoint for one parent record."""
+def _request_key(request: PageRequest) -> tuple[Any, ...]:
+    return (
+        request.method,
+        request.url,
+        _params_key(request.params),
+        _json_key(request.json),
+        _params_key(request.headers),
+    )
 
-    def __init__(self, client: ApiClient, max_pages: int) -> None:
+
+class _Pager:
+    """Runs request sequences through one client: the page loop of one endpoint for one parent record.
+
+    With ``concurrency`` above 1, the pages a paginator knows in advance (``upcoming``: offsets and page
+    numbers below a known total) are requested ahead, up to ``concurrency`` in flight, and taken in page
+    order: every page still goes through the paginator, the loop guard and the checkpoint one after the
+    other, exactly as without. A page whose request the paginator does not end up making is dropped.
+    """
+
+    def __init__(self, client: ApiClient, max_pages: int, concurrency: int = 1) -> None:
         self.client = client
         self.max_pages = max_pages
+        self.concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the threads of requests sent ahead (those in flight are waited for)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def walk(
         self,
@@ -421,51 +458,94 @@ class _Pager:
             paginator.resume(request, position)
         guard = _LoopGuard(plan.name, self.max_pages)
         extra_fields = plan.parent_fields(parent)
+        ahead: deque[tuple[Any, Future[requests.Response]]] = deque()
         url: str | None = None
         number = 0
-        while True:
-            guard.before(request, paginator, url)
-            response = self.client.request(
-                request.method,
-                request.url,
-                params=request.params or None,
-                json=request.json,
-                headers=request.headers or None,
-                retry=plan.retry,
-                raise_for_status=False,
-            )
-            url = self.client.redact(response.url)
-            guard.after(request, response, url)
-            if plan.actions.ignores(response):
-                log.info("Resource %r: ignoring the %d response of %s", plan.name, response.status_code, url)
-                yield Page(plan.name, number + 1, url, [], parent, context, None, True)
-                return
-            if response.status_code >= 400:
-                self.client.raise_for_status(response)
-                raise ApiRequestError(
-                    f"{request.method} {url} failed with HTTP {response.status_code}",
-                    method=request.method,
-                    url=url,
-                    status=response.status_code,
-                    reason=response.reason,
-                )
-            body = self._body(plan, response, url)
-            records = [] if body is None else plan.selector.select(body, resource=plan.name, url=url)
-            try:
-                paginator.update_state(response, records, body=body)
-            except PagingError as exc:
-                raise PagingError(f"resource {plan.name!r}, {url}: {self.client.redact(str(exc))}") from None
-            guard.check_page(response, len(records), url)
-            if extra_fields:
-                for record in records:
-                    record.update(extra_fields)
-            number += 1
-            last = not paginator.has_next_page
-            position = None if last else paginator.position()
-            yield Page(plan.name, number, url, records, parent, context, position, last)
-            if last:
-                return
-            paginator.update_request(request)
+        try:
+            while True:
+                guard.before(request, paginator, url)
+                response = self._response(plan, request, paginator, ahead)
+                url = self.client.redact(response.url)
+                guard.after(request, response, url)
+                if plan.actions.ignores(response):
+                    log.info(
+                        "Resource %r: ignoring the %d response of %s", plan.name, response.status_code, url
+                    )
+                    yield Page(plan.name, number + 1, url, [], parent, context, None, True)
+                    return
+                if response.status_code >= 400:
+                    self.client.raise_for_status(response)
+                    raise ApiRequestError(
+                        f"{request.method} {url} failed with HTTP {response.status_code}",
+                        method=request.method,
+                        url=url,
+                        status=response.status_code,
+                        reason=response.reason,
+                    )
+                body = self._body(plan, response, url)
+                records = [] if body is None else plan.selector.select(body, resource=plan.name, url=url)
+                try:
+                    paginator.update_state(response, records, body=body)
+                except PagingError as exc:
+                    raise PagingError(
+                        f"resource {plan.name!r}, {url}: {self.client.redact(str(exc))}"
+                    ) from None
+                guard.check_page(response, len(records), url)
+                if extra_fields:
+                    for record in records:
+                        record.update(extra_fields)
+                number += 1
+                last = not paginator.has_next_page
+                position = None if last else paginator.position()
+                del body, response
+                yield Page(plan.name, number, url, records, parent, context, position, last)
+                if last:
+                    return
+                paginator.update_request(request)
+        finally:
+            for _, future in ahead:
+                future.cancel()
+
+    def _send(self, plan: _EndpointPlan, request: PageRequest) -> requests.Response:
+        return self.client.request(
+            request.method,
+            request.url,
+            params=request.params or None,
+            json=request.json,
+            headers=request.headers or None,
+            retry=plan.retry,
+            raise_for_status=False,
+        )
+
+    def _response(
+        self,
+        plan: _EndpointPlan,
+        request: PageRequest,
+        paginator: BasePaginator,
+        ahead: deque[tuple[Any, Future[requests.Response]]],
+    ) -> requests.Response:
+        """The response to ``request``: one sent ahead if it was, else sent now; then top up ``ahead``
+        with the pages after it that the paginator knows."""
+        key = _request_key(request)
+        future: Future[requests.Response] | None = None
+        if ahead and ahead[0][0] == key:
+            future = ahead.popleft()[1]
+        else:
+            for _, dropped in ahead:  # the paginator went elsewhere: what was sent ahead is not needed
+                dropped.cancel()
+            ahead.clear()
+        if self.concurrency > 1:
+            planned = paginator.upcoming(request, self.concurrency - 1)
+            known = {k for k, _ in ahead}
+            if self._pool is None and planned:
+                self._pool = ThreadPoolExecutor(self.concurrency - 1, thread_name_prefix="restsync-page")
+            for upcoming in planned:
+                upcoming_key = _request_key(upcoming)
+                if upcoming_key not in known and self._pool is not None:
+                    ahead.append((upcoming_key, self._pool.submit(self._send, plan, upcoming)))
+        if future is not None:
+            return future.result()
+        return self._send(plan, request)
 
     @staticmethod
     def _body(plan: _EndpointPlan, response: requests.Response, url: str) -> Any:

@@ -20,7 +20,7 @@ import copy
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin
 
@@ -87,6 +87,13 @@ class BasePaginator(ABC):
         rewrite ``request`` (already prepared by ``init_request``) for that page."""
         raise PagingError(f"{type(self).__name__} cannot resume from a checkpoint")
 
+    def upcoming(self, request: PageRequest, count: int) -> list[PageRequest]:
+        """Up to ``count`` requests of the pages after ``request`` (the next one, already rewritten by
+        ``update_request``), when the paginator knows them before their responses come: so they can be
+        sent ahead, in parallel. Only requests the paginator is sure to make (the end is known); []
+        when the next request depends on a response, as a cursor or a next link does."""
+        return []
+
     @staticmethod
     def _body(response: requests.Response, body: Any) -> Any:
         return body if body is not None else json_body(response)
@@ -137,6 +144,7 @@ class RangePaginator(BasePaginator):
         self.has_more_path = JsonPath(has_more_path) if has_more_path else None
         self.page_size = page_size
         self._told_missing: set[str] = set()
+        self._end: int | None = None  # where the last response said the pages end (its total)
 
     def init_request(self, request: PageRequest) -> None:
         self._has_next_page = True
@@ -161,6 +169,7 @@ class RangePaginator(BasePaginator):
             self._has_next_page = has_more
             return
         total = self._total(body) if self.total_path is not None else None
+        self._end = None if total is None else total + self.base_index
         if total is not None:
             self._has_next_page = self.current_value < total + self.base_index
         elif self.page_size is not None:
@@ -180,7 +189,25 @@ class RangePaginator(BasePaginator):
     def resume(self, request: PageRequest, position: Mapping[str, Any]) -> None:
         self.current_value = int(position["value"])
         self._has_next_page = True
+        self._end = None
         self.update_request(request)
+
+    def upcoming(self, request: PageRequest, count: int) -> list[PageRequest]:
+        """The pages after ``request`` up to the total the last response gave; none without one (or
+        with a has-more flag, which only the next response can tell)."""
+        end = self._end
+        if end is None or self.has_more_path is not None or not self._has_next_page:
+            return []
+        if self.maximum_value is not None:
+            end = min(end, self.maximum_value)
+        ahead: list[PageRequest] = []
+        value = self.current_value + self.value_step
+        while value < end and len(ahead) < count:
+            planned = replace(request, params=dict(request.params), headers=dict(request.headers))
+            planned.params[self.param_name] = value
+            ahead.append(planned)
+            value += self.value_step
+        return ahead
 
     def _total(self, body: Any) -> int | None:
         assert self.total_path is not None

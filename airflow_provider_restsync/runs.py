@@ -7,6 +7,9 @@ from datetime import datetime
 from typing import Any
 
 DEFAULT_BATCH_SIZE = 5_000
+# Page requests in flight at once where the paginator knows the next pages (offset or page number
+# with a total): enough to hide an API's latency, few enough for its rate limits.
+DEFAULT_CONCURRENCY = 4
 
 
 @dataclass
@@ -20,6 +23,7 @@ class SyncSummary:
     pages: int = 0
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0

@@ -26,7 +26,8 @@ import sqlalchemy as sa
 
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig
 from airflow_provider_restsync.cursor import CursorWindow, open_window, restore_window, window_state
-from airflow_provider_restsync.fetch import ApiClient, Context, Fetcher, fields_needed
+from airflow_provider_restsync.fetch import ApiClient, Context, Fetcher, Page, fields_needed
+from airflow_provider_restsync.prefetch import prefetched
 from airflow_provider_restsync.runs import DEFAULT_BATCH_SIZE, RunInfo, SyncSummary
 from airflow_provider_restsync.sql import state as run_state
 from airflow_provider_restsync.sql.lock import ResourceLock
@@ -63,6 +64,7 @@ class ResourceSync:
 
     :param batch_size: records per transaction: the checkpoint interval.
     :param lock_wait: seconds to wait for another run of the same resource before failing.
+    :param concurrency: page requests in flight at once where the paginator knows the pages ahead.
     :param on_batch: called with the summary after each committed batch (progress logs).
     """
 
@@ -79,6 +81,7 @@ class ResourceSync:
         max_pages: int = 100_000,
         params: Mapping[str, Any] | None = None,
         lock_wait: float = 300.0,
+        concurrency: int = 1,
         summary: SyncSummary | None = None,
         on_batch: Callable[[SyncSummary], None] | None = None,
     ) -> None:
@@ -112,6 +115,7 @@ class ResourceSync:
             params=params,
             interval=run.interval,
             also_for=self.children,
+            concurrency=concurrency,
         )
         self._partition_fields = fields_needed(source.lineage(resource.name)[1:])
         # What the children need of this resource's records: stored as parent keys when there are any.
@@ -164,32 +168,52 @@ class ResourceSync:
                     sync_id=self.sync_id,
                 )
         buffer = _Buffer()
-        for context in self._contexts():
-            partition = self._partition(context, stored)
-            if partition.state.get("sync_id") == self.sync_id and partition.state.get("done"):
-                continue
-            self._walk(context, partition, buffer)
+        # Pages are fetched in a thread of their own while this one converts and commits batches; at
+        # most about one batch of records waits between the two.
+        pages = prefetched(
+            self._pages(stored),
+            limit=self.batch_size,
+            weight=lambda item: len(item[1].records),
+            name=f"restsync-fetch-{self.resource.name}",
+        )
+        try:
+            for partition, page in pages:
+                self._take(partition, page, buffer)
+        finally:
+            pages.close()
+            self.fetcher.close()
         self._flush(buffer, final=True)
         self.summary.cursor = (self.header.get("cursor") or {}).get("last_value")
 
-    def _walk(self, context: Context, partition: _Partition, buffer: _Buffer) -> None:
-        resumed = partition.state.get("sync_id") == self.sync_id
-        position = partition.state.get("position") if resumed else None
-        for page in self.fetcher.walk(context, position=position, window=partition.window):
-            kept = page.records
-            if partition.window is not None:
-                kept = [record for record in page.records if partition.window.keeps(record)]
-                self.summary.filtered += len(page.records) - len(kept)
-            buffer.records.extend(kept)
-            buffer.pages += 1
-            if self._key_projection is not None:
-                for record in kept:
-                    view = {**context, self.resource.name: self._key_projection(record)}
-                    buffer.keys[partition_id("", view)] = view
-            buffer.states[partition.id] = self._progress(partition, page.position, done=page.last)
-            self._lock.heartbeat(every=HEARTBEAT_SECONDS)
-            if len(buffer.records) >= self.batch_size or len(buffer.states) >= MAX_PENDING_PARTITIONS:
-                self._flush(buffer, final=False)
+    def _pages(self, stored: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[_Partition, Page]]:
+        """Every page still to load, with the partition (request sequence) it belongs to."""
+        for context in self._contexts():
+            partition = self._partition(context, stored)
+            if partition.state.get("sync_id") == self.sync_id:
+                if partition.state.get("done"):
+                    continue
+                position = partition.state.get("position")
+            else:
+                position = None
+            for page in self.fetcher.walk(context, position=position, window=partition.window):
+                yield partition, page
+
+    def _take(self, partition: _Partition, page: Page, buffer: _Buffer) -> None:
+        """Add one page to the batch, which is committed once it is full."""
+        kept = page.records
+        if partition.window is not None:
+            kept = [record for record in page.records if partition.window.keeps(record)]
+            self.summary.filtered += len(page.records) - len(kept)
+        buffer.records.extend(kept)
+        buffer.pages += 1
+        if self._key_projection is not None:
+            for record in kept:
+                view = {**page.context, self.resource.name: self._key_projection(record)}
+                buffer.keys[partition_id("", view)] = view
+        buffer.states[partition.id] = self._progress(partition, page.position, done=page.last)
+        self._lock.heartbeat(every=HEARTBEAT_SECONDS)
+        if len(buffer.records) >= self.batch_size or len(buffer.states) >= MAX_PENDING_PARTITIONS:
+            self._flush(buffer, final=False)
 
     def _progress(
         self, partition: _Partition, position: Mapping[str, Any] | None, *, done: bool
@@ -304,6 +328,7 @@ class ResourceSync:
         if records or keys or not replace or final:
             result = self.writer.write(records, in_transaction=in_batch)
             self._count(result.inserted, result.updated, len(records), pages)
+            self.summary.unchanged += result.unchanged
         if final:
             if replace:
                 reset = {**self._replace_states, self.scope: dict(self.header)}
