@@ -145,6 +145,45 @@ def upsert(
     return Upserted(written=written) if written >= 0 else Upserted()
 
 
+def upsert_rows(
+    conn: sa.Connection,
+    target: sa.Table,
+    key: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    compare: Sequence[str] = (),
+) -> Upserted:
+    """SQLite: upsert ``rows`` (values in ``columns`` order) straight into ``target``, no staging table.
+
+    SQLite runs in the task's process, so a staging table is a second copy of every row for nothing: one
+    ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <a column differs>`` per row, all in one executemany,
+    does the same. The rows counted before and after tell the inserts; SQLite's change count tells the
+    rows written.
+    """
+    statement = sqlite.insert(target).values({c: sa.bindparam(c) for c in columns})
+    update = [c for c in columns if c not in key]
+    changed = [target.c[c].is_distinct_from(statement.excluded[c]) for c in compare]
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: statement.excluded[c] for c in update},
+            where=sa.or_(*changed) if changed else None,
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    compiled = statement.compile(dialect=conn.dialect)
+    order = list(compiled.positiontup or ())
+    if order != list(columns):
+        position = {name: index for index, name in enumerate(columns)}
+        rows = [tuple(row[position[name]] for name in order) for row in rows]
+    counted = sa.select(sa.func.count()).select_from(target)
+    before = int(conn.execute(counted).scalar_one())
+    result = conn.exec_driver_sql(str(compiled), list(rows))
+    after = int(conn.execute(counted).scalar_one())
+    return Upserted(inserted=after - before, written=result.rowcount)
+
+
 def staged_rows(target: sa.Table, staging: sa.Table) -> sa.Select[Any]:
     """SELECT of the staged rows, column by column as the target has them."""
     return sa.select(*(staging.c[c.name] for c in target.columns))

@@ -312,6 +312,14 @@ class TableWriter:
             dml.bulk_insert(conn, target, batch.columns, batch.rows)
             result.inserted = len(batch.rows)
             return result
+        compare = [c.name for c in target.columns if c.name not in batch.key and c.name not in BOOKKEEPING]
+        if self.family == "sqlite" and self.strategy != "delete-insert":
+            upserted = dml.upsert_rows(conn, target, batch.key, batch.columns, batch.rows, compare=compare)
+            assert upserted.inserted is not None and upserted.written is not None
+            result.inserted = upserted.inserted
+            result.updated = upserted.written - upserted.inserted
+            result.unchanged = len(batch.rows) - upserted.written
+            return result
         stage = schema.sa_table(
             model,
             self.family,
@@ -333,9 +341,6 @@ class TableWriter:
             existing = (
                 None if self.family == "postgresql" else dml.count_existing(conn, target, stage, batch.key)
             )
-            compare = [
-                c.name for c in target.columns if c.name not in batch.key and c.name not in BOOKKEEPING
-            ]
             upserted = dml.upsert(
                 conn, target, batch.key, select=dml.staged_rows(target, stage), compare=compare
             )
