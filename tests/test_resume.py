@@ -319,6 +319,17 @@ def wait_until(
         time.sleep(0.005)
 
 
+def settle(sandbox: SandboxServer, quiet: float = 0.5) -> None:
+    """Wait until no request has arrived for ``quiet`` seconds: requests a killed task had in flight
+    (up to its concurrency) are answered, and counted, after the kill."""
+    last, since = sandbox.stats.requests.get(ITEMS_PATH, 0), time.monotonic()
+    while time.monotonic() - since < quiet:
+        time.sleep(0.05)
+        now = sandbox.stats.requests.get(ITEMS_PATH, 0)
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def wait_until_stalled(sandbox: SandboxServer, task: TaskProcess, quiet: float = 1.5) -> int:
     """Wait until the task's requests stop growing for ``quiet`` seconds (~35 pages' time at this
     pace: a task that is not blocked moves on); returns their count."""
@@ -403,8 +414,9 @@ def kill_and_resume(
     moment: str, dag_id: str, dest: Destination, tasks: Callable[..., TaskProcess], gate: Path
 ) -> None:
     run_id = create_dag_run(dag_id, f"kill_{moment}_{dest.kind}")
-    # A slower sandbox before the first checkpoint leaves a window of 10 pages to kill in.
-    with SandboxServer(changing_items=RECORDS, latency=0.05 if moment == "before_checkpoint" else 0.01) as sb:
+    # A slower sandbox before the first checkpoint leaves a window of 10 pages to kill in, with up to
+    # `concurrency` (4) of them in flight at once.
+    with SandboxServer(changing_items=RECORDS, latency=0.2 if moment == "before_checkpoint" else 0.01) as sb:
         env = task_env(sb, dest)
         first = tasks("first_try", dag_id, run_id, env)
         wait_until(lambda: item_requests(sb) >= 1, "the first try to sync", first)
@@ -438,6 +450,7 @@ def kill_and_resume(
                 first.kill()
         finally:
             blocker.release()
+        settle(sb)
         killed_at = item_requests(sb)
         assert first.proc.returncode == -signal.SIGKILL
         assert "Synced items" not in first.output()
