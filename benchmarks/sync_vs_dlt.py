@@ -314,10 +314,11 @@ def render(report: dict[str, Any], args: argparse.Namespace) -> str:
             bound = "≥ " if faster is not None and all(r.seconds is None for r in (dlt, flat) if r) else ""
             vs_dlt = f"{bound}{faster / ours.seconds:.1f}x" if ours and ours.seconds and faster else "-"
             peaks = [r.peak_mb for r in (dlt, flat) if r and r.seconds is not None]
+            dlt_peak = f"{max(peaks):.0f}" if peaks else "-"
             lines.append(
                 f"| {item['database']} | {item['limit']} | {phase} | {_timed(ours, args)} | "
                 f"{ours.wall:.2f} | {ours.peak_mb:.0f} (+{ours.added_mb:.0f}) | "
-                f"{_timed(dlt, args)} | {_timed(flat, args)} | {max(peaks) if peaks else 0:.0f} | {vs_dlt} | "
+                f"{_timed(dlt, args)} | {_timed(flat, args)} | {dlt_peak} | {vs_dlt} | "
                 f"{records / limit_seconds:,.0f} ({records / fetch:,.0f} / {records / bulk:,.0f}) | "
                 f"{ours.seconds / limit_seconds:.2f} |"
                 if ours and ours.seconds
