@@ -343,12 +343,8 @@ def _timed(run: Run | None, args: argparse.Namespace) -> str:
     if run is None:
         return "-"
     if run.seconds is None:
-        return f"< {args_records(args) / args.dlt_timeout:,.0f} (> {args.dlt_timeout:.0f} s)"
+        return f"< {args.records / args.dlt_timeout:,.0f} (> {args.dlt_timeout:.0f} s)"
     return f"{run.rate:,.0f}"
-
-
-def args_records(args: argparse.Namespace) -> int:
-    return int(args.records)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

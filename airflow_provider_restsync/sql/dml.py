@@ -125,24 +125,30 @@ def upsert(
         if select is not None
         else dialect_insert(target).values(new)
     )
-    changed = [target.c[c].is_distinct_from(statement.excluded[c]) for c in compare]
-    if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={c: statement.excluded[c] for c in update},
-            where=sa.or_(*changed) if changed else None,
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    statement = _on_conflict(statement, target, key, update, compare)
     if name == "postgresql" and select is not None:
         # xmax is 0 on a row version this statement inserted, not on one it updated.
         upserted = statement.returning(sa.literal_column("xmax = 0").label("inserted")).cte("upserted")
         inserted = sa.func.count().filter(upserted.c.inserted)
         counted = conn.execute(sa.select(inserted, sa.func.count()).select_from(upserted)).one()
         return Upserted(int(counted[0]), int(counted[1]))
-    result = conn.execute(statement)
-    written = result.rowcount if name == "sqlite" and select is not None else -1
-    return Upserted(written=written) if written >= 0 else Upserted()
+    conn.execute(statement)
+    return Upserted()
+
+
+def _on_conflict(
+    statement: Any, target: sa.Table, key: Sequence[str], update: Sequence[str], compare: Sequence[str]
+) -> Any:
+    """``ON CONFLICT (key) DO UPDATE`` the ``update`` columns where a ``compare`` column differs, or
+    ``DO NOTHING`` when there is nothing to update (PostgreSQL and SQLite)."""
+    if not update:
+        return statement.on_conflict_do_nothing(index_elements=list(key))
+    changed = [target.c[c].is_distinct_from(statement.excluded[c]) for c in compare]
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c: statement.excluded[c] for c in update},
+        where=sa.or_(*changed) if changed else None,
+    )
 
 
 def upsert_rows(
@@ -158,30 +164,25 @@ def upsert_rows(
 
     SQLite runs in the task's process, so a staging table is a second copy of every row for nothing: one
     ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <a column differs>`` per row, all in one executemany,
-    does the same. The rows counted before and after tell the inserts; SQLite's change count tells the
-    rows written.
+    does the same. Inserted rows get rowids above the table's highest one before (an update keeps its
+    row's rowid), so counting those tells the inserts without scanning the table; SQLite's change count
+    tells the rows written.
     """
     statement = sqlite.insert(target).values({c: sa.bindparam(c) for c in columns})
     update = [c for c in columns if c not in key]
-    changed = [target.c[c].is_distinct_from(statement.excluded[c]) for c in compare]
-    if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={c: statement.excluded[c] for c in update},
-            where=sa.or_(*changed) if changed else None,
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    statement = _on_conflict(statement, target, key, update, compare)
     compiled = statement.compile(dialect=conn.dialect)
     order = list(compiled.positiontup or ())
     if order != list(columns):
         position = {name: index for index, name in enumerate(columns)}
         rows = [tuple(row[position[name]] for name in order) for row in rows]
-    counted = sa.select(sa.func.count()).select_from(target)
-    before = int(conn.execute(counted).scalar_one())
+    rowid: sa.ColumnElement[int] = sa.literal_column("rowid")
+    highest = conn.execute(sa.select(sa.func.max(rowid)).select_from(target)).scalar_one() or 0
     result = conn.exec_driver_sql(str(compiled), list(rows))
-    after = int(conn.execute(counted).scalar_one())
-    return Upserted(inserted=after - before, written=result.rowcount)
+    inserted = conn.execute(
+        sa.select(sa.func.count()).select_from(target).where(rowid > highest)
+    ).scalar_one()
+    return Upserted(inserted=int(inserted), written=result.rowcount)
 
 
 def staged_rows(target: sa.Table, staging: sa.Table) -> sa.Select[Any]:

@@ -337,7 +337,7 @@ class TableWriter:
             dml.delete_insert(conn, target, stage, batch.key)
             result.inserted, result.updated = staged - deleted, deleted
         else:
-            # PostgreSQL's upsert counts its inserts itself; elsewhere the stored keys are counted first.
+            # PostgreSQL's upsert counts its inserts itself; MySQL's stored keys are counted first.
             existing = (
                 None if self.family == "postgresql" else dml.count_existing(conn, target, stage, batch.key)
             )
