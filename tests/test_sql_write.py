@@ -337,3 +337,26 @@ def test_a_key_hinted_in_columns_merges(engine: sa.Engine) -> None:
         result = w.write([{"uid": "a", "v": 2}])
     assert (result.inserted, result.updated) == (0, 1)
     assert data(fetch(engine, "t")) == [{"uid": "a", "v": 2}]
+
+
+@pytest.mark.parametrize(
+    "disposition", ["append", "merge", WriteDisposition("merge", "delete-insert"), "replace"]
+)
+def test_batches_of_one_shape_reuse_their_compiled_statements(engine: sa.Engine, disposition: object) -> None:
+    """Memory stays flat however many batches a sync writes: once the first batches have compiled
+    the statements (the table's, the run state's), later batches of the same columns find them in
+    SQLAlchemy's statement cache instead of adding copies to it."""
+
+    def batch(number: int) -> None:
+        rows = [{"id": number * 10 + i, "kind": "a", "tags": [i]} for i in range(10)]
+        writer.write(rows, in_transaction=checkpoint(engine, {"page": number}))
+
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition=disposition) as writer:
+        for number in range(3):
+            batch(number)
+        compiled = len(engine._compiled_cache)  # type: ignore[attr-defined]
+        for number in range(3, 12):
+            batch(number)
+        assert len(engine._compiled_cache) == compiled  # type: ignore[attr-defined]
+    assert count(engine, "t") == 120
+    assert read_checkpoint(engine) == {"page": 11}

@@ -12,6 +12,7 @@ other run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -38,7 +39,11 @@ class SyncLockedError(RestSyncError):
 
 
 def _lock_table(dialect: sa.Dialect, schema: str | None) -> sa.Table:
-    name = family(dialect)
+    return _lock_table_of(family(dialect), schema)
+
+
+@functools.lru_cache(maxsize=64)  # one object per family and schema: see state._state_table_of
+def _lock_table_of(name: str, schema: str | None) -> sa.Table:
     return sa.Table(
         LOCK_TABLE,
         sa.MetaData(),

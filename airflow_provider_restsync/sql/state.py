@@ -15,6 +15,7 @@ Nothing lives on the worker: a retry on another worker reads the same rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -65,7 +66,13 @@ def window_scope(start: str, end: str) -> str:
 
 
 def _state_table(dialect: sa.Dialect, schema: str | None) -> sa.Table:
-    name = family(dialect)
+    return _state_table_of(family(dialect), schema)
+
+
+# One Table object per database family and schema: SQLAlchemy's statement cache knows a table by its
+# identity, so a new object per call would compile every statement again and keep each copy cached.
+@functools.lru_cache(maxsize=64)
+def _state_table_of(name: str, schema: str | None) -> sa.Table:
     return sa.Table(
         STATE_TABLE,
         sa.MetaData(),
@@ -81,6 +88,11 @@ def _state_table(dialect: sa.Dialect, schema: str | None) -> sa.Table:
 
 
 def _parent_keys_table(dialect: sa.Dialect, schema: str | None) -> sa.Table:
+    return _parent_keys_table_of(family(dialect), schema)
+
+
+@functools.lru_cache(maxsize=64)
+def _parent_keys_table_of(name: str, schema: str | None) -> sa.Table:
     return sa.Table(
         PARENT_KEYS_TABLE,
         sa.MetaData(),
@@ -89,7 +101,7 @@ def _parent_keys_table(dialect: sa.Dialect, schema: str | None) -> sa.Table:
         sa.Column("sync_id", sa.String(_RUN), primary_key=True, autoincrement=False),
         sa.Column("partition_id", sa.String(_PARTITION), primary_key=True, autoincrement=False),
         sa.Column("seq", sa.BigInteger, nullable=False),
-        sa.Column("context", sql_type("json", family(dialect)), nullable=False),
+        sa.Column("context", sql_type("json", name), nullable=False),
         schema=schema,
     )
 

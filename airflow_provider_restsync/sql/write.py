@@ -147,6 +147,7 @@ class TableWriter:
         self._staging_ready = False
         self._closed = False
         self._totals = BatchResult()
+        self._tables: dict[tuple[Any, ...], sa.Table] = {}
 
     # --- public --------------------------------------------------------------------------------
 
@@ -307,7 +308,7 @@ class TableWriter:
         )
         if not batch.rows:
             return result
-        target = schema.sa_table(model, self.family)
+        target = self._sa_table(model)
         if not self._keyed:
             dml.bulk_insert(conn, target, batch.columns, batch.rows)
             result.inserted = len(batch.rows)
@@ -320,11 +321,10 @@ class TableWriter:
             result.updated = upserted.written - upserted.inserted
             result.unchanged = len(batch.rows) - upserted.written
             return result
-        stage = schema.sa_table(
+        stage = self._sa_table(
             model,
-            self.family,
             name=self._stage_name,
-            schema=schema.temporary_schema(self.family, self.schema),
+            in_schema=schema.temporary_schema(self.family, self.schema),
             temporary=True,
             key=batch.key,
         )
@@ -351,6 +351,29 @@ class TableWriter:
             result.unchanged = staged - written
         conn.execute(DropTemporaryTable(stage))
         return result
+
+    def _sa_table(
+        self,
+        model: TableModel,
+        *,
+        name: str | None = None,
+        in_schema: str | None = None,
+        temporary: bool = False,
+        key: Sequence[str] = (),
+    ) -> sa.Table:
+        """The Core table of ``model`` for a batch's statements, the same object while the columns stay
+        the same: SQLAlchemy's statement cache knows a table by its identity, so a new one per batch
+        would compile each statement again and keep every copy in the cache."""
+        columns = tuple(model.columns.items())
+        memo = (model.name, model.schema, columns, name, in_schema, temporary, tuple(key))
+        table = self._tables.get(memo)
+        if table is None:
+            if len(self._tables) >= 8:  # columns changed: the old shapes are not used again
+                self._tables.clear()
+            table = self._tables[memo] = schema.sa_table(
+                model, self.family, name=name, schema=in_schema, temporary=temporary, key=key
+            )
+        return table
 
     def _swap(self, in_transaction: Callable[[sa.Connection], None] | None) -> BatchResult:
         staging = self._current_model()
