@@ -19,8 +19,9 @@ process's wall time, peak RSS and what the sync added to it, ``vs dlt`` (this pr
 the faster dlt's) and ``x limit`` (this project's time over the slower of the two limits).
 
 A dlt run that takes longer than ``--dlt-timeout`` seconds is stopped and reported as ``>N s``; its
-ratio is then a lower bound. ``--memory-records`` adds a run of this project over that many records
-and compares what the sync added to the process's memory with the 100,000-record run.
+ratio is then a lower bound. ``--memory-records`` adds runs of this project over that many records
+and compares what the sync added to the process's memory with the 100,000-record runs (the median of
+at least 3 of each).
 """
 
 from __future__ import annotations
@@ -271,15 +272,22 @@ def case(
 
 
 def memory(args: argparse.Namespace, stack: ExitStack, report: dict[str, Any]) -> dict[str, Any]:
-    """What the sync adds to the process's memory, at ``--records`` and at ``--memory-records``."""
+    """What the sync adds to the process's memory, at ``--records`` and at ``--memory-records``.
+
+    A peak moves by a few MB from run to run (how the allocator's arenas happen to fill), about 10% of
+    what a sync adds: each size runs at least 3 times and the median run is compared."""
     limit = max(int(v) for v in args.limits.split(","))
     added = {}
     for count in (args.records, args.memory_records):
         with sandbox(count, limit) as base_url:
             destination = Destination("sqlite", stack)
-            run = run_tool("restsync", base_url, limit, destination.new("restsync"), "memory", 0)
-            added[count] = run
-            print(f"# memory: {count} records, +{run.added_mb:.0f} MB", file=sys.stderr, flush=True)
+            runs = []
+            for number in range(max(args.rounds, 3)):
+                settings = destination.new("restsync")
+                run = run_tool("restsync", base_url, limit, settings, f"memory-{number}", 0)
+                runs.append(run)
+                print(f"# memory: {count} records, +{run.added_mb:.0f} MB", file=sys.stderr, flush=True)
+            added[count] = sorted(runs, key=lambda run: run.added_mb)[len(runs) // 2]
     return {"limit": limit, "runs": added}
 
 
@@ -330,7 +338,8 @@ def render(report: dict[str, Any], args: argparse.Namespace) -> str:
         small, large = runs[args.records], runs[args.memory_records]
         lines += [
             "",
-            f"Memory (SQLite, limit {memory['limit']}): the sync added {small.added_mb:.0f} MB to the task "
+            f"Memory (SQLite, limit {memory['limit']}, median of {max(args.rounds, 3)} runs): the sync added "
+            f"{small.added_mb:.0f} MB to the task "
             f"process for {args.records:,} records and {large.added_mb:.0f} MB for "
             f"{args.memory_records:,} ({large.added_mb / max(small.added_mb, 1):.2f}x); peak RSS "
             f"{small.peak_mb:.0f} MB and {large.peak_mb:.0f} MB.",
