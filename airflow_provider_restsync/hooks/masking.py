@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from airflow_provider_restsync.redaction import redact_secrets
 
@@ -96,9 +96,25 @@ def install_log_filter() -> SecretRedactingFilter:
     return _FILTER
 
 
+_forward: Callable[[str], None] | None = None
+
+
+def forward_masks(forward: Callable[[str], None]) -> None:
+    """From now on, :func:`mask_with_airflow` hands values to ``forward`` instead of Airflow.
+
+    A fetch process (:mod:`airflow_provider_restsync.forked`) does not own the task's channel to
+    Airflow's supervisor. The process that owns it registers the values the fetch process passes on.
+    """
+    global _forward
+    _forward = forward
+
+
 def mask_with_airflow(value: str) -> None:
     """Register ``value`` with Airflow's secrets masker; outside a task (or without Airflow) do nothing."""
     if not value:
+        return
+    if _forward is not None:
+        _forward(value)
         return
     try:
         from airflow.sdk.log import mask_secret
