@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +34,7 @@ from airflow_provider_restsync.hooks.retry import RetryOverrides
 from airflow_provider_restsync.incremental import PLACEHOLDER_PREFIX
 from airflow_provider_restsync.paging import BasePaginator, PageRequest
 from airflow_provider_restsync.placeholders import Template, encode_path_value
-from airflow_provider_restsync.responses import NotJsonError, json_body
+from airflow_provider_restsync.responses import NotJsonError, parse_json
 from airflow_provider_restsync.selecting import JsonPath, compile_selector
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Page:
     :param position: what the paginator needs to fetch the next page (a checkpoint keeps it); None
         after the last page, or when the paginator cannot say.
     :param last: no page follows in this request sequence.
+    :param strict: the records hold strict JSON only (no NaN or Infinity, no integer beyond 64 bits), so
+        orjson writes them out and reads them back unchanged (:mod:`.fetch_process` relies on it).
     """
 
     resource: str
@@ -62,6 +65,7 @@ class Page:
     context: Context = field(default_factory=dict)
     position: dict[str, Any] | None = None
     last: bool = False
+    strict: bool = True
 
 
 class ApiClient(Protocol):
@@ -340,6 +344,17 @@ class _EndpointPlan:
         return template.render(lambda name: str(self._value(name, bindings, context, values)))
 
 
+def _is_strict(value: Any) -> bool:
+    """Whether orjson writes ``value`` out as it is (a NaN or an infinity would come back as null)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(map(_is_strict, value.values()))
+    if isinstance(value, list):
+        return all(map(_is_strict, value))
+    return True
+
+
 def _incremental(name: str) -> bool:
     return name.startswith(PLACEHOLDER_PREFIX)
 
@@ -458,6 +473,7 @@ class _Pager:
             paginator.resume(request, position)
         guard = _LoopGuard(plan.name, self.max_pages)
         extra_fields = plan.parent_fields(parent)
+        extra_strict = all(map(_is_strict, extra_fields.values()))
         ahead: deque[tuple[Any, Future[requests.Response]]] = deque()
         url: str | None = None
         number = 0
@@ -482,7 +498,7 @@ class _Pager:
                         status=response.status_code,
                         reason=response.reason,
                     )
-                body = self._body(plan, response, url)
+                body, strict = self._body(plan, response, url)
                 records = [] if body is None else plan.selector.select(body, resource=plan.name, url=url)
                 try:
                     paginator.update_state(response, records, body=body)
@@ -498,7 +514,9 @@ class _Pager:
                 last = not paginator.has_next_page
                 position = None if last else paginator.position()
                 del body, response
-                yield Page(plan.name, number, url, records, parent, context, position, last)
+                yield Page(
+                    plan.name, number, url, records, parent, context, position, last, strict and extra_strict
+                )
                 if last:
                     return
                 paginator.update_request(request)
@@ -548,9 +566,9 @@ class _Pager:
         return self._send(plan, request)
 
     @staticmethod
-    def _body(plan: _EndpointPlan, response: requests.Response, url: str) -> Any:
+    def _body(plan: _EndpointPlan, response: requests.Response, url: str) -> tuple[Any, bool]:
         try:
-            return json_body(response)
+            return parse_json(response)
         except NotJsonError as exc:
             raise PagingError(f"resource {plan.name!r}: the response of {url} is not JSON: {exc}") from None
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +27,8 @@ import sqlalchemy as sa
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig
 from airflow_provider_restsync.cursor import CursorWindow, open_window, restore_window, window_state
 from airflow_provider_restsync.fetch import ApiClient, Context, Fetcher, Page, fields_needed
+from airflow_provider_restsync.fetch_process import Sequenced, page_packer, page_unpacker, stats_of
+from airflow_provider_restsync.forked import Forked, can_fork
 from airflow_provider_restsync.prefetch import prefetched
 from airflow_provider_restsync.runs import DEFAULT_BATCH_SIZE, RunInfo, SyncSummary
 from airflow_provider_restsync.sql import state as run_state
@@ -65,6 +67,8 @@ class ResourceSync:
     :param batch_size: records per transaction: the checkpoint interval.
     :param lock_wait: seconds to wait for another run of the same resource before failing.
     :param concurrency: page requests in flight at once where the paginator knows the pages ahead.
+    :param fetch_process: fetch in a forked process of its own (where the platform forks), so fetching
+        and loading run on two cores; else in a thread of this process.
     :param on_batch: called with the summary after each committed batch (progress logs).
     """
 
@@ -82,6 +86,7 @@ class ResourceSync:
         params: Mapping[str, Any] | None = None,
         lock_wait: float = 300.0,
         concurrency: int = 1,
+        fetch_process: bool = False,
         summary: SyncSummary | None = None,
         on_batch: Callable[[SyncSummary], None] | None = None,
     ) -> None:
@@ -95,6 +100,8 @@ class ResourceSync:
         self.batch_size = batch_size
         self.lock_wait = lock_wait
         self.on_batch = on_batch
+        self.client = client
+        self.fetch_process = fetch_process and can_fork()
         self.summary = summary or SyncSummary(resource.name, writer.table, writer.disposition)
         self.spec = resource.endpoint.incremental
         self.key = StateKey(run.source, resource.name, writer.table)
@@ -168,26 +175,62 @@ class ResourceSync:
                     sync_id=self.sync_id,
                 )
         buffer = _Buffer()
-        # Pages are fetched in a thread of their own while this one converts and commits batches; at
-        # most about one batch of records waits between the two.
+        contexts = self._context_source()
+        fetch: Forked[Sequenced] | None = None
+        if self.fetch_process:
+            # The pages come from a forked process (fetching on a core of its own); the parent contexts
+            # this task reads from the database are fed to it.
+            stats = stats_of(self.client)
+            fetch = Forked(
+                lambda feed: self._fetched_pages(stored, feed),
+                pack=page_packer(stats),
+                unpack=page_unpacker(stats),
+                feed=contexts,
+                name=f"restsync-fetch-{self.resource.name}",
+            )
+            fetch.start()
+            produced: Iterator[Sequenced] | Forked[Sequenced] = fetch
+        else:
+            produced = self._pages(stored, contexts)
+        # Pages are read in a thread of their own while this one converts and commits batches; at most
+        # about one batch of records waits between the two.
         pages = prefetched(
-            self._pages(stored),
+            produced,
             limit=self.batch_size,
             weight=lambda item: len(item[1].records),
-            name=f"restsync-fetch-{self.resource.name}",
+            name=f"restsync-pages-{self.resource.name}",
         )
         try:
-            for partition, page in pages:
+            partition: _Partition | None = None
+            for new, page in pages:
+                if new or partition is None:
+                    partition = self._partition(page.context, stored)
                 self._take(partition, page, buffer)
         finally:
+            if fetch is not None:
+                fetch.close()
             pages.close()
             self.fetcher.close()
         self._flush(buffer, final=True)
         self.summary.cursor = (self.header.get("cursor") or {}).get("last_value")
 
-    def _pages(self, stored: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[_Partition, Page]]:
-        """Every page still to load, with the partition (request sequence) it belongs to."""
-        for context in self._contexts():
+    def _fetched_pages(
+        self, stored: Mapping[str, Mapping[str, Any]], fed: Iterator[Context] | None
+    ) -> Iterator[Sequenced]:
+        """In the fetch process: the pages, under the contexts fed from here or listed from the API."""
+        try:
+            yield from self._pages(stored, fed)
+        finally:
+            self.fetcher.close()
+
+    def _pages(
+        self, stored: Mapping[str, Mapping[str, Any]], contexts: Iterable[Context] | None
+    ) -> Iterator[Sequenced]:
+        """Every page still to load, marked when it starts a request sequence (a partition).
+
+        :param contexts: the parent contexts; None: the fetcher lists them (one empty context for a root).
+        """
+        for context in contexts if contexts is not None else self.fetcher.contexts():
             partition = self._partition(context, stored)
             if partition.state.get("sync_id") == self.sync_id:
                 if partition.state.get("done"):
@@ -195,8 +238,10 @@ class ResourceSync:
                 position = partition.state.get("position")
             else:
                 position = None
+            new = True
             for page in self.fetcher.walk(context, position=position, window=partition.window):
-                yield partition, page
+                yield new, page
+                new = False
 
     def _take(self, partition: _Partition, page: Page, buffer: _Buffer) -> None:
         """Add one page to the batch, which is committed once it is full."""
@@ -240,13 +285,13 @@ class ResourceSync:
 
     # --- where the records come from ------------------------------------------------------------
 
-    def _contexts(self) -> Iterator[Context]:
-        """The parent contexts: the ones the parent task committed in this run, else from the API."""
+    def _context_source(self) -> Iterator[Context] | None:
+        """The parent contexts the parent task committed in this run; None: the API lists them (or the
+        resource has no parent)."""
         parent = self.resource.parent
         if parent is None:
             self.summary.parents_from = ""
-            yield {}
-            return
+            return None
         parent_scope = self._scope(self.source.resource(parent))
         completed = [
             state.get("completed_sync")
@@ -260,17 +305,16 @@ class ResourceSync:
                 log.info(
                     "Resource %r: taking the parents from %s", self.resource.name, self.summary.parents_from
                 )
-                yield from run_state.read_parent_keys(
+                return run_state.read_parent_keys(
                     self.engine, self.schema, source=self.key.source, resource=parent, sync_id=done["id"]
                 )
-                return
         self.summary.parents_from = "the API"
         log.info(
             "Resource %r: the %r task did not complete in this run; listing its parents from the API",
             self.resource.name,
             parent,
         )
-        yield from self.fetcher.contexts()
+        return None
 
     def _partition(self, context: Context, stored: Mapping[str, Mapping[str, Any]]) -> _Partition:
         if self.resource.parent is None:
