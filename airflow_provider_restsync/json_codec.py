@@ -5,14 +5,16 @@ does it several times faster than the ``json`` module (and parses response bodie
 Where the two would differ, the ``json`` module writes:
 
 - orjson writes ``NaN`` and infinities as ``null`` (the ``json`` module with
-  ``allow_nan=False`` refuses them: they are not JSON), so any output holding ``null`` is written again
-  by the ``json`` module; non-string keys and integers beyond 64 bits also go there. Dates and
-  datetimes become ``str(value)``, as before.
+  ``allow_nan=False`` refuses them: they are not JSON), so a value whose output holds ``null`` is
+  searched for a float that is not finite, and one that holds such a float goes to the ``json`` module
+  (which refuses it); non-string keys and integers beyond 64 bits also go there. Dates and datetimes
+  become ``str(value)``, as before.
 """
 
 from __future__ import annotations
 
 import json
+from math import isfinite
 from typing import Any
 
 import orjson
@@ -33,6 +35,26 @@ def dumps(value: Any) -> str:
         data = orjson.dumps(value, default=str, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         return _ENCODER.encode(value)
-    if b"null" in data:
-        return _ENCODER.encode(value)  # null, or a NaN orjson wrote as null: the json module tells
+    if b"null" in data and _holds_non_finite(value):
+        return _ENCODER.encode(value)  # a NaN or an infinity orjson wrote as null: the json module refuses it
     return data.decode()
+
+
+def dumps_strict(value: Any) -> str:
+    """:func:`dumps` of a value known to hold no NaN or infinity (it came from strict JSON): orjson's
+    ``null`` needs no second look."""
+    try:
+        return orjson.dumps(value, default=str, option=_OPTIONS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return _ENCODER.encode(value)
+
+
+def _holds_non_finite(value: Any) -> bool:
+    """Whether ``value`` holds a NaN or an infinity anywhere."""
+    if isinstance(value, float):
+        return not isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_non_finite(item) for item in value)
+    return False

@@ -59,6 +59,7 @@ class _Buffer:
     pages: int = 0
     states: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    strict: bool = True  # every page of the batch was strict JSON
 
 
 class ResourceSync:
@@ -250,6 +251,7 @@ class ResourceSync:
             kept = [record for record in page.records if partition.window.keeps(record)]
             self.summary.filtered += len(page.records) - len(kept)
         buffer.records.extend(kept)
+        buffer.strict = buffer.strict and page.strict
         buffer.pages += 1
         if self._key_projection is not None:
             for record in kept:
@@ -345,6 +347,7 @@ class ResourceSync:
         records, states, keys = buffer.records, dict(buffer.states), dict(buffer.keys)
         buffer.records, buffer.states, buffer.keys = [], {}, {}
         pages, buffer.pages = buffer.pages, 0
+        strict, buffer.strict = buffer.strict, True
         root = self.resource.parent is None
         if root and self.scope in states:
             self.header.update(states.pop(self.scope) or {})
@@ -370,7 +373,7 @@ class ResourceSync:
         if replace:
             self._replace_states.update(states)
         if records or keys or not replace or final:
-            result = self.writer.write(records, in_transaction=in_batch)
+            result = self.writer.write(records, in_transaction=in_batch, strict=strict)
             self._count(result.inserted, result.updated, len(records), pages)
             self.summary.unchanged += result.unchanged
         if final:

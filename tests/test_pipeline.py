@@ -293,9 +293,27 @@ VALUES: list[Any] = [
 @pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
 def test_json_text_is_what_the_json_module_writes(value: Any) -> None:
     expected = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
-    assert json.loads(json_codec.dumps(value)) == json.loads(expected)
-    if not any(isinstance(v, float) for v in _leaves(value)):
-        assert json_codec.dumps(value) == expected
+    for dumps in (json_codec.dumps, json_codec.dumps_strict):  # strict: for values from strict JSON
+        assert json.loads(dumps(value)) == json.loads(expected)
+        if not any(isinstance(v, float) for v in _leaves(value)):
+            assert dumps(value) == expected
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_json_columns_of_strict_and_other_batches_hold_the_same_text(strict: bool, tmp_path: Any) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'j.db'}")
+    records = [
+        {"id": n, "to": [{"email": f"{n}@b.c", "name": None}], "meta": {"n": n / 3}} for n in range(50)
+    ]
+    with TableWriter(engine, resource="r", table="t", primary_key="id", disposition="merge") as writer:
+        writer.write(records, strict=strict)
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql('SELECT id, "to", meta FROM t ORDER BY id').all()
+    engine.dispose()
+    assert [tuple(row) for row in stored] == [
+        (n, json.dumps([{"email": f"{n}@b.c", "name": None}], separators=(",", ":")), f'{{"n":{n / 3!r}}}')
+        for n in range(50)
+    ]
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_restsync.errors import LoadError, MissingPrimaryKeyError
-from airflow_provider_restsync.sql.convert import MISFIT, Converter, converter, to_text_lossless
+from airflow_provider_restsync.sql.convert import (
+    MISFIT,
+    Converter,
+    converter,
+    strict_variant,
+    to_text_lossless,
+)
 from airflow_provider_restsync.sql.hints import ColumnHint
 from airflow_provider_restsync.sql.naming import ColumnNames, FieldKey, normalize_identifier, plain_name
 from airflow_provider_restsync.sql.schema import ColumnSpec, TableModel
@@ -126,8 +132,14 @@ class BatchPreparer:
 
     # --- batches -------------------------------------------------------------------------------
 
-    def prepare(self, records: Sequence[Record], model: TableModel, *, dedup: bool) -> PreparedBatch:
-        """Turn records into rows for ``model``'s table (which may not exist yet)."""
+    def prepare(
+        self, records: Sequence[Record], model: TableModel, *, dedup: bool, strict: bool = False
+    ) -> PreparedBatch:
+        """Turn records into rows for ``model``'s table (which may not exist yet).
+
+        :param strict: the records came from strict JSON (no NaN or infinity anywhere), so JSON text
+            is written without looking for them.
+        """
         if not all(type(record) is dict for record in records):
             records = [r if isinstance(r, Mapping) else {"value": r} for r in records]  # scalars, as dlt
         if self.max_nesting > 0:
@@ -151,7 +163,7 @@ class BatchPreparer:
         template: dict[str, Any] = dict.fromkeys(model.columns, None)
         template.update(dict.fromkeys(known, None))
         template.update(self.bookkeeping)
-        data, variants = self._convert(records, plans, model)
+        data, variants = self._convert(records, plans, model, strict=strict)
         columns = [*template, *(column for column in data if column not in template)]
         count = len(records)
         lists = [data[c] if c in data else [template.get(c)] * count for c in columns]
@@ -219,7 +231,7 @@ class BatchPreparer:
         return (spec.name, self._converter(spec), fast, is_key)
 
     def _convert(
-        self, records: Sequence[Record], plans: Mapping[FieldKey, _Plan], model: TableModel
+        self, records: Sequence[Record], plans: Mapping[FieldKey, _Plan], model: TableModel, *, strict: bool
     ) -> tuple[dict[str, list[Any]], dict[str, ColumnSpec]]:
         """The batch column by column: each field's values converted for its column (None where a
         record lacks it), misfits moved to variant columns. A column whose values all have the type it
@@ -237,6 +249,8 @@ class BatchPreparer:
             if fast is not None and len(kinds) == 1 and fast in kinds:
                 data[column] = values
                 continue
+            if strict:
+                convert = strict_variant(convert)
             converted = [None if value is None else convert(value) for value in values]
             if MISFIT in converted:
                 for index, value in enumerate(converted):

@@ -85,6 +85,18 @@ def _to_bool(value: Any) -> Any:
     return MISFIT
 
 
+def strict_variant(convert: Converter) -> Converter:
+    """The converter to use for values that came from strict JSON (no NaN or infinity anywhere)."""
+    return _to_json_strict if convert is _to_json else convert
+
+
+def _to_json_strict(value: Any) -> Any:
+    kind = type(value)
+    if kind is list or kind is dict:
+        return json_codec.dumps_strict(value) if value else ("[]" if kind is list else "{}")
+    return _to_json(value)
+
+
 def _to_json(value: Any) -> Any:
     # Objects and arrays only, as dlt: a scalar keeps its own type in a variant column (and SQLite's
     # NUMERIC affinity of a JSON column would turn a bare number into a float).

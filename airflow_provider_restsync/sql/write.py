@@ -152,10 +152,15 @@ class TableWriter:
     # --- public --------------------------------------------------------------------------------
 
     def write(
-        self, records: Sequence[Record], *, in_transaction: Callable[[sa.Connection], None] | None = None
+        self,
+        records: Sequence[Record],
+        *,
+        in_transaction: Callable[[sa.Connection], None] | None = None,
+        strict: bool = False,
     ) -> BatchResult:
         """Write one batch in one transaction; ``in_transaction(conn)`` runs in it too, after the rows
-        (the run state that describes them: both commit, or neither).
+        (the run state that describes them: both commit, or neither). ``strict``: the records came from
+        strict JSON (:meth:`BatchPreparer.prepare`).
 
         For ``replace`` the rows go to the staging table readers do not see yet: state that describes
         the table belongs in ``finish(in_transaction=...)``, which commits with the swap.
@@ -163,7 +168,7 @@ class TableWriter:
         self._check_open()
         try:
             model = self._current_model()
-            batch = self._preparer.prepare(records, model, dedup=self._keyed)
+            batch = self._preparer.prepare(records, model, dedup=self._keyed, strict=strict)
             if batch.rows and not transactional_ddl(self.family):
                 with self.engine.begin() as conn:
                     model = self._evolve(conn, batch, model)
