@@ -2,9 +2,11 @@
 
     python -m benchmarks.runners '{"kind": "restsync", "base_url": ..., "database": ..., ...}'
 
-prints one JSON line: seconds of the sync itself, records, peak resident memory (``VmHWM``) and
-the resident memory the process had before the sync began (imports done, the task built), so
-``peak - idle`` is what the sync added. Each run gets a process so peaks do not mix.
+prints one JSON line: seconds of the sync itself, records, peak memory and the resident memory the
+process had before the sync began (imports done, the task built), so ``peak - idle`` is what the sync
+added. Peak memory is the process's resident high-water mark (``VmHWM``) plus the peak private memory
+of its children (a fetch process's own pages; those it shares with its parent are in ``VmHWM``
+already). Each run gets a process so peaks do not mix.
 
 - ``restsync``: ``RestToSqlOperator.execute`` of the ``messages`` task of a DAG, connections from
   ``AIRFLOW_CONN_*`` variables: the code path a worker runs, its seconds from the operator's summary.
@@ -22,6 +24,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -72,6 +75,52 @@ def source_config(base_url: str, limit: int, api_key: str | None = None) -> dict
     }
 
 
+class ChildMemory:
+    """The peak private memory (MB) of this process's children, sampled in a thread while it runs."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def __enter__(self) -> ChildMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, sum(map(_private_mb, _children())))
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as children:
+                pids.extend(int(pid) for pid in children.read().split())
+        except OSError:
+            continue
+    return pids
+
+
+def _private_mb(pid: int) -> float:
+    """Pages only ``pid`` maps (its own allocations and the pages it copied on write), in MB."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except OSError:
+        return 0.0
+    return total / 1024
+
+
 # --- this project ---------------------------------------------------------------------------------
 
 
@@ -96,15 +145,17 @@ def run_restsync(args: Mapping[str, Any]) -> dict[str, Any]:
             **args.get("options", {}),
         )
     idle = peak_rss_mb()
-    started = time.perf_counter()
-    summary = task.execute({"run_id": args["run_id"], "params": {}})  # type: ignore[arg-type]
-    wall = time.perf_counter() - started
+    with ChildMemory() as children:
+        started = time.perf_counter()
+        summary = task.execute({"run_id": args["run_id"], "params": {}})  # type: ignore[arg-type]
+        wall = time.perf_counter() - started
     return {
         "seconds": summary["seconds"],
         "wall": wall,
         "records": summary["records"],
         "idle_mb": idle,
-        "peak_mb": peak_rss_mb(),
+        "peak_mb": peak_rss_mb() + children.peak_mb,
+        "children_mb": children.peak_mb,
         "requests": summary["requests"],
     }
 
@@ -134,9 +185,10 @@ def run_dlt(args: Mapping[str, Any]) -> dict[str, Any]:
     if args.get("max_table_nesting") is not None:
         source.max_table_nesting = args["max_table_nesting"]
     idle = peak_rss_mb()
-    started = time.perf_counter()
-    info = pipeline.run(source)
-    seconds = time.perf_counter() - started
+    with ChildMemory() as children:
+        started = time.perf_counter()
+        info = pipeline.run(source)
+        seconds = time.perf_counter() - started
     info.raise_on_failed_jobs()
     trace = pipeline.last_trace
     normalized = trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
@@ -145,7 +197,8 @@ def run_dlt(args: Mapping[str, Any]) -> dict[str, Any]:
         "wall": seconds,
         "records": int(normalized.get(RESOURCE, 0)),
         "idle_mb": idle,
-        "peak_mb": peak_rss_mb(),
+        "peak_mb": peak_rss_mb() + children.peak_mb,
+        "children_mb": children.peak_mb,
     }
 
 
