@@ -15,7 +15,8 @@ each first into an empty destination, then again over it (a re-sync where every 
 in a fresh process. The limits of the machine are measured in the same run: a plain loop that GETs and
 parses every page, and a bulk load of the same rows (COPY or a multi-row INSERT into staging, one
 set-based upsert). The table reports the best round of each: records/s of the sync itself, the
-process's wall time, peak RSS and what the sync added to it, ``vs dlt`` (this project's records/s over
+process's wall time, peak memory (the process's peak RSS plus its children's own pages: this
+project's fetch process) and what the sync added to it, ``vs dlt`` (this project's records/s over
 the faster dlt's) and ``x limit`` (this project's time over the slower of the two limits).
 
 A dlt run that takes longer than ``--dlt-timeout`` seconds is stopped and reported as ``>N s``; its
@@ -304,8 +305,8 @@ def render(report: dict[str, Any], args: argparse.Namespace) -> str:
         f"{args.rounds} round(s); {datetime.now(timezone.utc):%Y-%m-%d}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {versions}",
         "",
-        "| database | limit | phase | restsync rec/s | wall s | peak RSS MB (+sync) | dlt rec/s "
-        "| dlt flat rec/s | dlt peak RSS MB | vs dlt | limit rec/s (fetch / bulk) | x limit |",
+        "| database | limit | phase | restsync rec/s | wall s | peak MB (+sync) | dlt rec/s "
+        "| dlt flat rec/s | dlt peak MB | vs dlt | limit rec/s (fetch / bulk) | x limit |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     records = report["records"]
@@ -340,8 +341,8 @@ def render(report: dict[str, Any], args: argparse.Namespace) -> str:
             "",
             f"Memory (SQLite, limit {memory['limit']}, median of {max(args.rounds, 3)} runs): the sync added "
             f"{small.added_mb:.0f} MB to the task "
-            f"process for {args.records:,} records and {large.added_mb:.0f} MB for "
-            f"{args.memory_records:,} ({large.added_mb / max(small.added_mb, 1):.2f}x); peak RSS "
+            f"process (with its fetch process) for {args.records:,} records and {large.added_mb:.0f} MB for "
+            f"{args.memory_records:,} ({large.added_mb / max(small.added_mb, 1):.2f}x); peak "
             f"{small.peak_mb:.0f} MB and {large.peak_mb:.0f} MB.",
         ]
     lines.append(f"\nRow sets identical across tools: {'yes' if report['identical'] else 'NO'}")
