@@ -148,6 +148,9 @@ class Forked(Generic[T]):
         data_read, data_write = os.pipe()
         feed_read, feed_write = os.pipe() if self._feed is not None else (-1, -1)
         _enlarge(data_write)
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice by the child
+            with contextlib.suppress(Exception):
+                stream.flush()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(data_read)
