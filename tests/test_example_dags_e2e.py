@@ -174,3 +174,7 @@ def test_airflow_dags_test_cli_runs_an_example_and_its_output_holds_no_secret(
     assert result.returncode == 0, output[-3000:]
     assert "communications_data" in output
     assert SANDBOX_CREDENTIALS["communications"]["api_key"] not in output
+    # The hook's retry lines, written in the fetch process, are in the task's log, its key masked.
+    retries = [line for line in output.splitlines() if "; retry 1 of" in line]
+    assert retries, output[-3000:]
+    assert all("api_key=***" in line for line in retries if "api_key" in line), retries
