@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +31,7 @@ from airflow_provider_restsync.cursor import CursorWindow, open_window
 from airflow_provider_restsync.errors import ApiRequestError, PagingError
 from airflow_provider_restsync.hooks.retry import RetryOverrides
 from airflow_provider_restsync.incremental import PLACEHOLDER_PREFIX
+from airflow_provider_restsync.json_codec import holds_non_finite
 from airflow_provider_restsync.paging import BasePaginator, PageRequest
 from airflow_provider_restsync.placeholders import Template, encode_path_value
 from airflow_provider_restsync.responses import NotJsonError, parse_json
@@ -344,17 +344,6 @@ class _EndpointPlan:
         return template.render(lambda name: str(self._value(name, bindings, context, values)))
 
 
-def _is_strict(value: Any) -> bool:
-    """Whether orjson writes ``value`` out as it is (a NaN or an infinity would come back as null)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(map(_is_strict, value.values()))
-    if isinstance(value, list):
-        return all(map(_is_strict, value))
-    return True
-
-
 def _incremental(name: str) -> bool:
     return name.startswith(PLACEHOLDER_PREFIX)
 
@@ -473,7 +462,7 @@ class _Pager:
             paginator.resume(request, position)
         guard = _LoopGuard(plan.name, self.max_pages)
         extra_fields = plan.parent_fields(parent)
-        extra_strict = all(map(_is_strict, extra_fields.values()))
+        extra_strict = not any(map(holds_non_finite, extra_fields.values()))
         ahead: deque[tuple[Any, Future[requests.Response]]] = deque()
         url: str | None = None
         number = 0

@@ -42,8 +42,6 @@ from airflow_provider_restsync.hooks import masking
 T = TypeVar("T")
 C = TypeVar("C")
 
-log = logging.getLogger(__name__)
-
 _HEADER = struct.Struct("!cI")
 _ITEM, _LOG, _MASK, _ERROR, _DONE, _FEED, _FEED_END = b"I", b"L", b"M", b"E", b"D", b"F", b"X"
 _PIPE_BYTES = 1 << 20
@@ -247,8 +245,10 @@ class Forked(Generic[T]):
                     return
                 writer.send(_FEED, pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
             writer.send(_FEED_END)
-        except (BrokenPipeError, OSError) as exc:
-            if not self._stopping.is_set() and not isinstance(exc, BrokenPipeError):
+        except BrokenPipeError:
+            pass  # the child ended: what it did is reported on the data pipe
+        except OSError as exc:
+            if not self._stopping.is_set():  # close() shuts the pipe while stopping
                 self._feed_error = exc
         except BaseException as exc:  # the parent's own source failed: the child stops, this is raised
             self._feed_error = exc
@@ -282,8 +282,8 @@ class Forked(Generic[T]):
             else:
                 writer.send(_DONE)
             code = 0
-        except BaseException:
-            code = 1
+        except BaseException:  # the parent is gone, or the pipe is: nothing to tell anyone
+            pass
         finally:
             os._exit(code)
 
@@ -359,17 +359,19 @@ def _record_fields(record: logging.LogRecord, formatter: logging.Formatter) -> d
     }
 
 
+_TRACEBACKS = logging.Formatter()  # formats a record's traceback in the child, where it happened
+
+
 class _ForwardingHandler(logging.Handler):
     """Sends each record of the child, its message formatted, to the parent."""
 
     def __init__(self, writer: _Writer) -> None:
         super().__init__(logging.NOTSET)
         self.writer = writer
-        self.formatter_ = logging.Formatter()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            fields = _record_fields(record, self.formatter_)
+            fields = _record_fields(record, _TRACEBACKS)
             self.writer.send(_LOG, pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:
             raise

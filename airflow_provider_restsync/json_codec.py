@@ -35,7 +35,7 @@ def dumps(value: Any) -> str:
         data = orjson.dumps(value, default=str, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         return _ENCODER.encode(value)
-    if b"null" in data and _holds_non_finite(value):
+    if b"null" in data and holds_non_finite(value):
         return _ENCODER.encode(value)  # a NaN or an infinity orjson wrote as null: the json module refuses it
     return data.decode()
 
@@ -49,12 +49,12 @@ def dumps_strict(value: Any) -> str:
         return _ENCODER.encode(value)
 
 
-def _holds_non_finite(value: Any) -> bool:
-    """Whether ``value`` holds a NaN or an infinity anywhere."""
+def holds_non_finite(value: Any) -> bool:
+    """Whether ``value`` holds a NaN or an infinity anywhere (orjson would write it as null)."""
     if isinstance(value, float):
         return not isfinite(value)
     if isinstance(value, dict):
-        return any(_holds_non_finite(item) for item in value.values())
+        return any(map(holds_non_finite, value.values()))
     if isinstance(value, (list, tuple)):
-        return any(_holds_non_finite(item) for item in value)
+        return any(map(holds_non_finite, value))
     return False

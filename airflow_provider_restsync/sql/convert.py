@@ -90,25 +90,25 @@ def strict_variant(convert: Converter) -> Converter:
     return _to_json_strict if convert is _to_json else convert
 
 
-def _to_json_strict(value: Any) -> Any:
-    kind = type(value)
-    if kind is list or kind is dict:
-        return json_codec.dumps_strict(value) if value else ("[]" if kind is list else "{}")
-    return _to_json(value)
+def _json_converter(dumps: Callable[[Any], str]) -> Converter:
+    def to_json(value: Any) -> Any:
+        # Objects and arrays only, as dlt: a scalar keeps its own type in a variant column (and SQLite's
+        # NUMERIC affinity of a JSON column would turn a bare number into a float).
+        kind = type(value)
+        if (kind is list or kind is dict) and not value:
+            return "[]" if kind is list else "{}"  # most often met of all: no call at all
+        if not isinstance(value, (dict, list)):
+            return MISFIT
+        try:
+            return dumps(value)
+        except ValueError:
+            return MISFIT
+
+    return to_json
 
 
-def _to_json(value: Any) -> Any:
-    # Objects and arrays only, as dlt: a scalar keeps its own type in a variant column (and SQLite's
-    # NUMERIC affinity of a JSON column would turn a bare number into a float).
-    kind = type(value)
-    if (kind is list or kind is dict) and not value:
-        return "[]" if kind is list else "{}"  # most often met of all: no call at all
-    if not isinstance(value, (dict, list)):
-        return MISFIT
-    try:
-        return json_codec.dumps(value)
-    except ValueError:
-        return MISFIT
+_to_json = _json_converter(json_codec.dumps)
+_to_json_strict = _json_converter(json_codec.dumps_strict)
 
 
 def _to_date(value: Any) -> Any:
