@@ -21,7 +21,9 @@ class FormField:
     """One extra on a connection form (stored as ``extra__<conn_type>__<name>``).
 
     :param json_type: ``string``, ``number``, ``integer``, ``boolean`` or ``object``; the field may be empty.
-    :param default: what the form shows before anyone types.
+    :param default: what the form shows before anyone types, and saves unless it is changed. Auth settings
+        have none: a saved form must not override the source config's ``client.auth`` with a value
+        nobody chose (their hints are placeholders instead).
     :param enum: the allowed values, None (empty) included.
     """
 
@@ -82,21 +84,25 @@ API_KEY = AuthStyle(
     form_fields={
         "key_name": FormField(
             "Key name",
-            "Header or query parameter that carries the key (e.g. api_key).",
+            "Header or query parameter that carries the key (e.g. api_key). Empty: the source config's "
+            "client.auth.name, else Authorization.",
             "string",
-            "Authorization",
         ),
         "key_location": FormField(
             "Key location",
-            "header, query (query string) or cookie.",
+            "header, query (query string) or cookie. Empty: the source config's client.auth.location, "
+            "else header.",
             "string",
-            "header",
             enum=("header", "query", "cookie", None),
         ),
     },
     hidden_fields=("login",),
     labels={"password": "API key"},
-    placeholders={"password": "the API key", "key_name": "api_key", "key_location": "header"},
+    placeholders={
+        "password": "the API key",
+        "key_name": "from client.auth.name, else Authorization",
+        "key_location": "from client.auth.location, else header",
+    },
 )
 BEARER = AuthStyle(
     conn_type="restsync_bearer",
@@ -135,9 +141,9 @@ OAUTH2 = AuthStyle(
         "audience": FormField("Audience", "Sent as 'audience' when the server wants one.", "string"),
         "client_auth": FormField(
             "Client authentication",
-            "basic: client id and secret as HTTP basic auth; body: in the form body.",
+            "basic: client id and secret as HTTP basic auth; body: in the form body. Empty: the source "
+            "config's client.auth.client_auth, else basic.",
             "string",
-            "basic",
             enum=("basic", "body", None),
         ),
     },

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from airflow_provider_restsync.errors import ApiRequestError, AuthConfigError, ConfigError
 from airflow_provider_restsync.hooks import (
@@ -225,8 +226,46 @@ def test_connection_extras_win_over_config_block(make_conn: MakeConn) -> None:
             "hk_wins", "restsync_api_key", host=server.url, password=KEY, extra={"key_name": "X-Key"}
         )
         config = {"type": "api_key", "name": "api_key", "location": "header"}
-        with resolve_api_hook(conn_id, auth_config=config) as hook:
+        with capture_logs() as logs, resolve_api_hook(conn_id, auth_config=config) as hook:
             assert hook.request("GET", "/").status_code == 200
+    # The override is said in the task log, where a 401 would send the user looking.
+    assert [entry["event"] for entry in logs if "overrides" in entry["event"]] == [
+        "The connection 'hk_wins' extra 'key_name' = 'X-Key' overrides client.auth.name = 'api_key' of the "
+        "source config; clear it in the connection to use the config's"
+    ]
+
+
+def _as_the_form_saves(conn_type: str) -> dict[str, Any]:
+    """The extra a connection form saves when nobody touches its fields: each field's initial value."""
+    from airflow_provider_restsync.get_provider_info import get_provider_info
+
+    entry = next(c for c in get_provider_info()["connection-types"] if c["connection-type"] == conn_type)
+    return {name: field["schema"].get("default") for name, field in entry["conn-fields"].items()}
+
+
+@pytest.mark.parametrize("location", ["header", "query"])
+def test_a_connection_saved_by_the_form_leaves_the_config_auth_alone(
+    make_conn: MakeConn, location: str
+) -> None:
+
+    check = _check_header("api_key", KEY) if location == "header" else _check_query("api_key", KEY)
+    with serve(check) as server:
+        extra = _as_the_form_saves("restsync_api_key")
+        prefixed = {f"extra__restsync_api_key__{name}": value for name, value in extra.items()}
+        for saved in (extra, prefixed):
+            conn_id = make_conn(
+                f"hk_form_{location}", "restsync_api_key", host=server.url, password=KEY, extra=saved
+            )
+            config = {"type": "api_key", "name": "api_key", "location": location}
+            with capture_logs() as logs, resolve_api_hook(conn_id, auth_config=config) as hook:
+                assert hook.request("GET", "/v1/bounces").status_code == 200
+                assert (hook.key_name, hook.key_location) == ("api_key", location)
+            assert not [entry for entry in logs if "overrides" in entry["event"]]
+
+
+def test_an_oauth2_connection_saved_by_the_form_takes_client_auth_from_the_config() -> None:
+    extra = _as_the_form_saves("restsync_oauth2")
+    assert extra["client_auth"] is None and extra["token_url"] is None
 
 
 def test_secret_in_config_block_is_never_used(make_conn: MakeConn) -> None:

@@ -63,12 +63,16 @@ def test_providers_manager_builds_the_connection_forms() -> None:
     key_location = widgets["extra__restsync_api_key__key_location"]
     assert key_location.hook_class_name == TYPES["restsync_api_key"]
     assert key_location.field["schema"]["enum"] == ["header", "query", "cookie", None]
-    assert key_location.field["value"] == "header"
-    assert widgets["extra__restsync_api_key__key_name"].field["value"] == "Authorization"
+    # Auth settings start empty: a saved form must not override the source config's client.auth.
+    assert key_location.field["value"] is None
+    assert widgets["extra__restsync_api_key__key_name"].field["value"] is None
+    assert widgets["extra__restsync_oauth2__client_auth"].field["value"] is None
     api_key = behaviours["restsync_api_key"]
     assert api_key["hidden_fields"] == ["schema", "port", "login"]
     assert api_key["relabeling"] == {"host": "Base URL", "password": "API key"}
-    assert api_key["placeholders"]["extra__restsync_api_key__key_name"] == "api_key"
+    assert api_key["placeholders"]["extra__restsync_api_key__key_name"] == (
+        "from client.auth.name, else Authorization"
+    )
 
     assert behaviours["restsync_bearer"]["relabeling"]["password"] == "Token"
     assert behaviours["restsync_basic"]["relabeling"]["login"] == "Username"

@@ -239,6 +239,7 @@ class RestSyncHook(BaseHook):
         self._secret_params: set[str] = set()
         self._sessions: dict[RetryPolicy, requests.Session] = {}
         self._closed = False
+        self._testing = False
 
     # -- what the hook is configured with -------------------------------------------------------
 
@@ -250,6 +251,12 @@ class RestSyncHook(BaseHook):
         if self._connection is None:
             self._connection = self.get_connection(self.restsync_conn_id)
         return self._connection
+
+    @property
+    def connection_name(self) -> str:
+        """How messages name the connection: by its id, but by none while the UI's Test button runs
+        (Airflow tests the form's values under a random temporary id nobody typed)."""
+        return "the connection" if self._testing else f"connection {self.restsync_conn_id!r}"
 
     @property
     def base_url(self) -> str:
@@ -457,7 +464,7 @@ class RestSyncHook(BaseHook):
         advice = ""
         if hint:
             where = (
-                f"connection {self.restsync_conn_id!r} ({self.conn_type})"
+                f"{self.connection_name} ({self.conn_type})"
                 if self.restsync_conn_id
                 else f"{type(self).__name__} without a connection"
             )
@@ -551,14 +558,36 @@ class RestSyncHook(BaseHook):
         :param config: a ``client.auth`` key, or several (aliases) tried in order.
         :param default: what an unset setting is.
         """
+        configured = next(
+            (
+                (key, self.auth_config[key])
+                for key in ((config,) if isinstance(config, str) else config or ())
+                if not is_empty(self.auth_config.get(key))
+            ),
+            None,
+        )
         if not is_empty(conn_value):
+            self._warn_if_overridden("login", conn_value, configured)
             return conn_value
         if extra is not None and not is_empty(self._extras.get(extra)):
+            self._warn_if_overridden(f"extra {extra!r}", self._extras[extra], configured)
             return self._extras[extra]
-        for key in (config,) if isinstance(config, str) else config or ():
-            if not is_empty(self.auth_config.get(key)):
-                return self.auth_config[key]
-        return default
+        return configured[1] if configured is not None else default
+
+    def _warn_if_overridden(self, what: str, value: Any, configured: tuple[str, Any] | None) -> None:
+        """Say when the connection's value of a setting wins over a different one in the source config:
+        where a 401 comes from is then in the task log (these settings are never secrets)."""
+        if configured is None or str(value).strip().lower() == str(configured[1]).strip().lower():
+            return
+        self.log.warning(
+            "The %s %s = %r overrides client.auth.%s = %r of the source config; clear it in the "
+            "connection to use the config's",
+            self.connection_name,
+            what,
+            value,
+            configured[0],
+            configured[1],
+        )
 
     def _require_secret(self, conn: Connection | None) -> str:
         """Return the connection's password (the style's secret) or say clearly where it must go."""
@@ -572,7 +601,7 @@ class RestSyncHook(BaseHook):
             else ""
         )
         raise AuthConfigError(
-            f"connection {self.restsync_conn_id!r} ({self.conn_type}) has no {self.secret_label}: "
+            f"{self.connection_name} ({self.conn_type}) has no {self.secret_label}: "
             f"put it in the connection's Password field{note}",
             "client.auth",
         )
@@ -593,13 +622,13 @@ class RestSyncHook(BaseHook):
             other = STYLES_BY_CONN_TYPE.get(conn_type or "")
             if other is not None and conn_type != self.conn_type:
                 raise AuthConfigError(
-                    f"connection {self.restsync_conn_id!r} is of type {conn_type} ({other.hook_name}) "
+                    f"{self.connection_name} is of type {conn_type} ({other.hook_name}) "
                     f"but {type(self).__name__} handles {self.conn_type} ({self.hook_name}); "
                     "use resolve_api_hook() or a connection of the matching type",
                     "client.auth.type",
                 )
             self._extras = plain_extra(conn.extra_dejson, conn_type) if conn is not None else {}
-            where = f"connection {self.restsync_conn_id!r} extra"
+            where = f"{self.connection_name} extra"
             self._base_url = self._compute_base_url(conn)
             self._retry = self._retry_arg or RetryPolicy.from_extra(self._extras, key_path=where)
             if "verify" in self._extras:
@@ -625,10 +654,10 @@ class RestSyncHook(BaseHook):
     def _compute_base_url(self, conn: Connection | None) -> str:
         host = conn.host if conn is not None and not is_empty(conn.host) else None
         raw = host or self._base_url_arg
-        source = f"connection {self.restsync_conn_id!r} host" if host else "client.base_url"
+        source = f"{self.connection_name} host" if host else "client.base_url"
         if is_empty(raw):
             raise ConfigError(
-                f"no base URL: connection {self.restsync_conn_id!r} has no host and the source config "
+                f"no base URL: {self.connection_name} has no host and the source config "
                 "has no client.base_url",
                 "client.base_url",
             )
@@ -663,6 +692,7 @@ class RestSyncHook(BaseHook):
         Any 2xx/3xx answer passes. Without ``test_path`` a 404 or 405 passes too: most APIs serve
         nothing at their root, and an API that rejects credentials answers 401/403 there first.
         """
+        self._testing = True
         try:
             self._resolve()
             test_path = str(self._extras.get("test_path") or "").strip()
@@ -692,6 +722,8 @@ class RestSyncHook(BaseHook):
             return False, self.redact(str(exc))
         except Exception as exc:  # the UI shows whatever comes back; make sure it is a redacted sentence
             return False, self.redact(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._testing = False
 
     def close(self) -> None:
         """Close the sessions and forget this hook's secrets in the library log filter."""
