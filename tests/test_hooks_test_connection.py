@@ -150,3 +150,46 @@ def test_a_tls_failure_fails(monkeypatch: pytest.MonkeyPatch) -> None:
         ok, message = _test(monkeypatch, server.url.replace("http://", "https://"))
         assert len(server.requests) == 0  # not retried either
     assert not ok and "TLS failed" in message
+
+
+def _press_test(monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any]) -> tuple[bool, str]:
+    """What the UI's Test button does (Airflow 3.3's POST /connections/test): the form's values as a
+    Connection under a random temporary id, exported as AIRFLOW_CONN_<id>, then its test_connection()."""
+    from airflow.models.connection import Connection
+
+    conn = Connection(conn_id=TEMPORARY_ID, **fields)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{TEMPORARY_ID.upper()}", conn.get_uri())
+    return conn.test_connection()
+
+
+TEMPORARY_ID = "IgUUSa06"
+
+
+def test_the_test_button_never_names_airflows_temporary_connection_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with serve(_answer(200)) as server:
+        fields = {"conn_type": "restsync_api_key", "host": server.url, "password": "wrong-key-0123456789"}
+        ok, message = _press_test(monkeypatch, {**fields, "extra": json.dumps({"key_location": "query"})})
+        assert not ok and "rejected the credentials" in message
+        assert TEMPORARY_ID not in message and "the connection (restsync_api_key)" in message
+        # A connection without a key fails before any request, in the same words.
+        ok, message = _press_test(monkeypatch, {"conn_type": "restsync_api_key", "host": server.url})
+        assert not ok and "the connection (restsync_api_key) has no API key" in message
+        assert TEMPORARY_ID not in message
+
+
+@pytest.mark.parametrize(
+    "api", ["mail_testing", "email_delivery", "communications", "inbox_testing", "email_service"]
+)
+def test_each_sandbox_example_connection_passes_the_test_button(
+    monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    from airflow_provider_restsync.sandbox import SandboxServer
+    from airflow_provider_restsync.sandbox.connections import sandbox_connection
+
+    with SandboxServer(records=10) as sandbox:
+        fields = sandbox_connection(api, sandbox.base_url(api))
+        extra = fields.pop("extra", None)
+        ok, message = _press_test(monkeypatch, {**fields, "extra": json.dumps(extra) if extra else None})
+    assert ok, message

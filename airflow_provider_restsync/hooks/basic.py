@@ -32,7 +32,7 @@ class BasicAuthHook(RestSyncHook):
         password = (conn.password if conn else None) or ""
         if not username and not password:
             raise AuthConfigError(
-                f"connection {self.restsync_conn_id!r} ({self.conn_type}) has neither login nor password: "
+                f"{self.connection_name} ({self.conn_type}) has neither login nor password: "
                 "put the user name in Login and the password (or API key) in Password",
                 "client.auth",
             )

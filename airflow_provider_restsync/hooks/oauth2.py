@@ -120,12 +120,12 @@ class OAuth2ClientCredentialsHook(RestSyncHook):
         token_url = str(self._setting(extra="token_url", config=("token_url", "access_token_url")) or "")
         if not client_id:
             raise AuthConfigError(
-                f"connection {self.restsync_conn_id!r} ({self.conn_type}) has no client id: put it in Login",
+                f"{self.connection_name} ({self.conn_type}) has no client id: put it in Login",
                 "client.auth.client_id",
             )
         if not token_url:
             raise AuthConfigError(
-                f"connection {self.restsync_conn_id!r} ({self.conn_type}) has no token URL: set the "
+                f"{self.connection_name} ({self.conn_type}) has no token URL: set the "
                 "token_url extra (or client.auth.token_url)",
                 "client.auth.token_url",
             )
@@ -186,7 +186,7 @@ class OAuth2ClientCredentialsHook(RestSyncHook):
             error = self._status_error(response, hint=False)
             raise ApiRequestError(
                 f"Could not get an OAuth2 access token: {error} Check the client id (Login) and the "
-                f"client secret (Password) of connection {self.restsync_conn_id!r}, and the token URL.",
+                f"client secret (Password) of {self.connection_name}, and the token URL.",
                 method="POST",
                 url=error.url,
                 status=error.status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from airflow_provider_restsync.sandbox.apis import get_api
 from airflow_provider_restsync.sandbox.auth import SANDBOX_CREDENTIALS
 
 # Connection type per API, after the auth style its reference document names.
@@ -25,12 +26,20 @@ def connection_id(api: str) -> str:
 def sandbox_connection(
     api: str, base_url: str, credentials: Mapping[str, Mapping[str, str]] = SANDBOX_CREDENTIALS
 ) -> dict[str, object]:
-    """The connection of one sandbox API: its type, the API's base URL as host, and its secret."""
+    """The connection of one sandbox API: its type, the API's base URL as host, and its secret.
+
+    An API key connection also says where the key goes (``key_name``, ``key_location``), as its form
+    would: the connection then works on its own (the UI's Test button has no source config to fall
+    back on), and it agrees with the example DAG's ``client.auth``.
+    """
     secrets = credentials[api]
     conn: dict[str, object] = {"conn_type": CONNECTION_TYPES[api], "host": base_url}
     if "username" in secrets:
         conn["login"] = secrets["username"]
     conn["password"] = next(value for key, value in secrets.items() if key != "username")
+    auth = get_api(api).auth
+    if auth.kind in ("header", "query"):
+        conn["extra"] = {"key_name": auth.name, "key_location": auth.kind}
     return conn
 
 
