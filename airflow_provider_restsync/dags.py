@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param
@@ -16,6 +16,9 @@ from airflow_provider_restsync.operators.rest_to_sql import RestToSqlOperator
 
 TASK_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 DEFAULT_START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+#: A sync is safe to run again (a merge rewrites nothing twice, a retry resumes from its last checkpoint),
+#: so a transient failure is retried rather than failing the run.
+DEFAULT_RETRIES = {"retries": 2, "retry_delay": timedelta(minutes=1)}
 
 
 def rest_sync_dag(
@@ -49,6 +52,8 @@ def rest_sync_dag(
     :param batch_size: records per write transaction.
     :param operator_kwargs: extra arguments for every task (``retries``, ``pool``, ...).
     :param dag_kwargs: anything else ``DAG`` takes (``tags``, ``description``, ``start_date``, ...).
+        ``default_args`` are added to :data:`DEFAULT_RETRIES` (two retries, a minute apart), which
+        they (or ``operator_kwargs``) override.
     """
     source = load_source(config)
     task_config: Any = os.fspath(config) if isinstance(config, os.PathLike) else config
@@ -58,10 +63,13 @@ def rest_sync_dag(
     dag_kwargs.setdefault("start_date", DEFAULT_START_DATE)
     dag_kwargs.setdefault("catchup", False)
     dag_kwargs.setdefault("tags", ["restsync"])
+    dag_kwargs["default_args"] = {**DEFAULT_RETRIES, **dag_kwargs.get("default_args", {})}
+    # Both params may be left empty: "null" in their types keeps the Trigger form from marking them
+    # required (it does so for a type without "null"); the operator reads empty as "no" and "all".
     params = {
         "full_refresh": Param(
             False,
-            type="boolean",
+            type=["boolean", "null"],
             title="Full refresh",
             description=(
                 "Forget the stored cursors and positions and reload every table from scratch, swapped in "
@@ -70,7 +78,7 @@ def rest_sync_dag(
         ),
         "resources": Param(
             [],
-            type="array",
+            type=["array", "null"],
             items={"type": "string", "enum": names},
             title="Resources",
             description="Run only these resources; the others are skipped. Empty runs all.",

@@ -88,6 +88,38 @@ def test_trigger_form_params_and_outlet_assets() -> None:
     assert asset.uri == "restsync://warehouse/inbox/inboxes"
 
 
+def _required_in_the_trigger_form(schema: dict[str, Any]) -> bool:
+    """The Trigger form's rule (Airflow 3.3's UI): a field is required when its type has no "null"."""
+    kind = schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+def test_the_trigger_form_marks_no_param_required_and_takes_them_empty() -> None:
+    dag = rest_sync_dag(INBOX, dag_id="inbox", conn_id="api")
+    for name in ("full_refresh", "resources"):
+        assert not _required_in_the_trigger_form(dag.params.get_param(name).schema), name
+    # What the form sends when a field is cleared validates, as do the defaults and a real choice.
+    for conf in (
+        {"full_refresh": None, "resources": None},
+        {},
+        {"full_refresh": True, "resources": ["inboxes"]},
+    ):
+        params = copy.deepcopy(dag.params)
+        params.update(conf)  # __setitem__ validates each value against its Param's schema
+        params.validate()
+    with pytest.raises(Exception, match="no_such_resource"):
+        copy.deepcopy(dag.params).update({"resources": ["no_such_resource"]})
+
+
+def test_tasks_retry_by_default_and_the_author_can_say_otherwise() -> None:
+    task = rest_sync_dag(INBOX, dag_id="inbox", conn_id="api").get_task("inboxes")
+    assert (task.retries, task.retry_delay.total_seconds()) == (2, 60)
+    custom = rest_sync_dag(INBOX, dag_id="inbox", conn_id="api", default_args={"retries": 0, "owner": "data"})
+    assert (custom.get_task("inboxes").retries, custom.get_task("inboxes").owner) == (0, "data")
+    kwargs = rest_sync_dag(INBOX, dag_id="inbox", conn_id="api", operator_kwargs={"retries": 5})
+    assert kwargs.get_task("inboxes").retries == 5
+
+
 def test_unselected_resources_get_no_task() -> None:
     config = copy.deepcopy(REFERENCE_CONFIGS["email_service"])
     config["resources"][0]["selected"] = False
