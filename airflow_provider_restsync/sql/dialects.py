@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,3 +47,23 @@ def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
                 if not getattr(dbapi_connection, "in_transaction", True):
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
+
+
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit integer) standing for ``name``."""
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def lock_first_ddl(conn: sa.Connection, schema: str | None) -> None:
+    """Let one transaction at a time create what is missing in ``schema``, until it ends.
+
+    PostgreSQL's ``CREATE SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS`` are not safe when
+    run at once: both transactions find the name free, and the second fails on the catalog's unique
+    index (``pg_namespace_nspname_index``) when the first commits. That is exactly how the tasks of a
+    DAG's first run start. A transaction-level advisory lock makes the second wait for the first to
+    commit and then find everything made. MySQL (metadata locks) and SQLite (one writer) need none.
+    """
+    if conn.dialect.name == "postgresql":
+        key = advisory_key(f"restsync first ddl {schema or ''}")
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -12,6 +12,7 @@ from sqlalchemy.types import TypeEngine
 
 from airflow_provider_restsync.errors import LoadError
 from airflow_provider_restsync.sql import ddl
+from airflow_provider_restsync.sql.dialects import lock_first_ddl
 from airflow_provider_restsync.sql.types import logical_type, sql_type
 
 LOADED_AT = "_restsync_loaded_at"
@@ -177,8 +178,11 @@ def has_key(model: TableModel, key: Sequence[str]) -> bool:
 
 
 def ensure_schema(conn: sa.Connection, schema: str | None) -> None:
-    """Create the PostgreSQL schema / MySQL database if it is missing."""
-    if schema and not sa.inspect(conn).has_schema(schema):
+    """Create the PostgreSQL schema / MySQL database if it is missing (parallel tasks take turns)."""
+    if not schema or sa.inspect(conn).has_schema(schema):
+        return
+    lock_first_ddl(conn, schema)
+    if not sa.inspect(conn).has_schema(schema):  # or another task made it while this one waited
         conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from airflow_provider_restsync.sql.dialects import family, transaction
+from airflow_provider_restsync.sql.dialects import family, lock_first_ddl, transaction
 from airflow_provider_restsync.sql.dml import upsert
 from airflow_provider_restsync.sql.schema import ensure_schema
 from airflow_provider_restsync.sql.types import sql_type
@@ -114,22 +113,16 @@ def ensure_state_tables(engine: sa.Engine, schema: str | None) -> None:
 def ensure_tables(
     engine: sa.Engine, schema: str | None, *tables: Callable[[sa.Dialect, str | None], sa.Table]
 ) -> None:
-    """Create bookkeeping tables (and their schema) if missing, each in a short transaction of its own.
+    """Create bookkeeping tables (and their schema) if missing, in one short transaction.
 
-    Parallel tasks race to create them: a lost race is retried.
+    Parallel tasks all do this on a DAG's first run; :func:`lock_first_ddl` lets them through one at a
+    time, so none loses a race.
     """
-    for attempt in range(5):
-        try:
-            with transaction(engine) as conn:
-                ensure_schema(conn, schema)
-            for make in tables:
-                with transaction(engine) as conn:
-                    conn.execute(sa.schema.CreateTable(make(conn.dialect, schema), if_not_exists=True))
-            return
-        except sa.exc.SQLAlchemyError:
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    with transaction(engine) as conn:
+        lock_first_ddl(conn, schema)
+        ensure_schema(conn, schema)
+        for make in tables:
+            conn.execute(sa.schema.CreateTable(make(conn.dialect, schema), if_not_exists=True))
 
 
 def read_states(engine: sa.Engine, schema: str | None, key: StateKey) -> dict[str, dict[str, Any]]:
