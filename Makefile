@@ -10,7 +10,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 
-.PHONY: install lint test demo bench sandbox clean
+.PHONY: install lint test demo bench sandbox up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ bench: install
 
 sandbox: install
 	$(BIN)/python -m airflow_provider_restsync.sandbox --port 8080 --records 1000
+
+# The compose file's Airflow stack on this machine, without Docker (needs PostgreSQL on 127.0.0.1:5432):
+# fresh databases, the sandbox and Airflow's services; UI on http://127.0.0.1:8080, admin / admin.
+# Ctrl-C stops everything. docs/local-stack.md says more; UP_ARGS="--records 200 --port 8081".
+up: install
+	$(BIN)/python scripts/up.py $(UP_ARGS)
 
 clean:
 	rm -rf $(VENV) airflow_home .demo
