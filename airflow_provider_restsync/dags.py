@@ -80,6 +80,7 @@ def rest_sync_dag(
             [],
             type=["array", "null"],
             items={"type": "string", "enum": names},
+            examples=names,  # the Trigger form offers them in a multi-select (it reads examples, not items)
             title="Resources",
             description="Run only these resources; the others are skipped. Empty runs all.",
         ),

@@ -84,6 +84,7 @@ def test_trigger_form_params_and_outlet_assets() -> None:
     assert params["resources"] == []
     schema = params.get_param("resources").schema
     assert sorted(schema["items"]["enum"]) == sorted(r["name"] for r in INBOX["resources"])
+    assert schema["examples"] == schema["items"]["enum"]  # what the Trigger form's multi-select offers
     (asset,) = dag.get_task("inboxes").outlets
     assert asset.uri == "restsync://warehouse/inbox/inboxes"
 
