@@ -407,18 +407,33 @@ class LocalStack:
     # --- the seam: processes by name ---------------------------------------------------------------
 
     def start_process(
-        self, name: str, airflow_args: Sequence[str] | None = None, command: Sequence[str] | None = None
+        self,
+        name: str,
+        airflow_args: Sequence[str] | None = None,
+        command: Sequence[str] | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> StackProcess:
         """Start ``airflow <airflow_args>`` (or any ``command``) as process ``name`` in the stack's
-        environment, in a session of its own, its stdout and stderr in ``processes/<name>.log``."""
+        environment, in a session of its own, its stdout and stderr in ``processes/<name>.log``.
+
+        :param env: overrides of the stack's environment for this process alone (None removes a variable).
+        """
         if name in self.processes and self.processes[name].alive():
             raise StackError(f"process {name!r} is already running")
         argv = list(command) if command is not None else [AIRFLOW, *(airflow_args or [])]
         log = self.home / "processes" / f"{name}.log"
+        environment: dict[str, str] | None = self.environment or None
+        if env:
+            environment = dict(self.environment or os.environ)
+            for key, value in env.items():
+                if value is None:
+                    environment.pop(key, None)
+                else:
+                    environment[key] = value
         with log.open("ab") as output:
             popen = subprocess.Popen(
                 argv,
-                env=self.environment or None,
+                env=environment,
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
