@@ -43,7 +43,8 @@ from airflow_provider_restsync.config import load_source
 from airflow_provider_restsync.sandbox import expected_records
 from airflow_provider_restsync.sql import state as run_state
 from airflow_provider_restsync.sql.naming import normalize_identifier
-from tests.support.stack import LocalStack, StackError, StackProcess, group_members, session_members
+from tests.support.processes import command_line, descendants, group_members, process_table, session_members
+from tests.support.stack import LocalStack, StackError, StackProcess
 from tests.support.tables import by_key, expected_rows, table_rows
 
 pytestmark = pytest.mark.deployment
@@ -183,10 +184,7 @@ def stack(redis_db: int) -> Iterator[LocalStack]:
     ) as running:
         yield running
         groups = running.process_groups()
-    # Nothing of the stack (the workers included) outlives it.
-    assert running.leftover_processes() == {}
-    assert {sid: session_members(sid) for sid in running.sessions if session_members(sid)} == {}
-    assert group_members(groups) == {}, "processes of the stack's process groups survived it"
+    running.assert_nothing_left(groups)  # the workers included
 
 
 @pytest.fixture(scope="module")
@@ -248,40 +246,6 @@ def task_instance(stack: LocalStack, run_id: str) -> dict[str, Any]:
 def tries(stack: LocalStack, run_id: str) -> dict[int, dict[str, Any]]:
     answer = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{TASK_ID}/tries")
     return {int(t["try_number"]): t for t in answer["task_instances"]}
-
-
-def live_pids() -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                stat = (entry / "stat").read_text()
-                if stat[stat.rindex(")") + 2 :].split()[0] != "Z":
-                    pids.add(int(entry.name))
-    return pids
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (by parent), whatever session or group it moved to."""
-    children: dict[int, set[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                stat = (entry / "stat").read_text()
-                children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), set()).add(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def command_line(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
-    return "(gone)"
 
 
 def unacknowledged_tries(broker_url: str) -> list[tuple[str, str, str, int]]:
@@ -416,7 +380,7 @@ def killed_run(stack: LocalStack, workers: list[Worker], warehouse: sa.Engine) -
     killed_at = time.monotonic()
     run.seconds["kill"] = killed_at - began
     time.sleep(LATENCY + 2)  # a request in flight at the kill is answered (and logged) by now
-    alive = live_pids()
+    alive = set(process_table())
     run.survivors = {
         "session": session_members(killed.process.sid),
         "groups": group_members(groups),

@@ -23,7 +23,7 @@ from airflow_provider_restsync.get_provider_info import get_provider_info
 from airflow_provider_restsync.sandbox import SANDBOX_CREDENTIALS, expected_records
 from airflow_provider_restsync.sandbox.connections import CONNECTION_TYPES
 from airflow_provider_restsync.sql.naming import normalize_identifier
-from tests.support.stack import LocalStack, StackError, group_members, session_members
+from tests.support.stack import LocalStack, StackError
 from tests.support.tables import BOOKKEEPING_PREFIX, by_key, comparable, expected_rows, table_rows
 
 pytestmark = pytest.mark.deployment
@@ -54,10 +54,7 @@ def stack() -> Iterator[LocalStack]:
         running.wait_for_dags([*EXAMPLES, UI_DAG])
         yield running
         groups = running.process_groups()
-    # Nothing of the stack outlives it: no process in any of its sessions or process groups.
-    assert running.leftover_processes() == {}
-    assert {sid: session_members(sid) for sid in running.sessions if session_members(sid)} == {}
-    assert group_members(groups) == {}, "processes of the stack's process groups survived it"
+    running.assert_nothing_left(groups)
 
 
 @pytest.fixture(scope="module")

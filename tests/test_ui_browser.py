@@ -28,7 +28,7 @@ from airflow_provider_restsync.sandbox import SANDBOX_CREDENTIALS
 from airflow_provider_restsync.sandbox.connections import sandbox_connection
 from tests.support.browser import VIEWPORT, artifacts_dir, chromium, field, field_label, login, save_page
 from tests.support.browser import required_marker as required_signs
-from tests.support.stack import LocalStack, session_members
+from tests.support.stack import LocalStack
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -56,8 +56,8 @@ def stack() -> Iterator[LocalStack]:
     with LocalStack(records=100) as running:
         running.wait_for_dags([DAG_ID])
         yield running
-    assert running.leftover_processes() == {}
-    assert {sid: session_members(sid) for sid in running.sessions if session_members(sid)} == {}
+        groups = running.process_groups()
+    running.assert_nothing_left(groups)
 
 
 @pytest.fixture(scope="module")

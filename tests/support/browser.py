@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.support.debian import in_ci, require_command
+from tests.support.processes import descendants, process_table
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -58,49 +59,10 @@ def chromium() -> Iterator[Browser]:
         try:
             yield browser
         finally:
-            started = _descendants(os.getpid(), name="chrom")  # while the process tree is still intact
+            started = descendants(os.getpid(), name="chrom")  # while the process tree is still intact
             browser.close()
-    leftovers = {pid for pid in started if _alive(pid)}
+    leftovers = started & set(process_table())
     assert not leftovers, f"chromium processes outlived the browser: {sorted(leftovers)}"
-
-
-def _process_table() -> dict[int, tuple[int, str, str]]:
-    """pid -> (parent pid, state, command name) of every process."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = (int(fields[1]), fields[0], name)
-    return table
-
-
-def _descendants(root: int, name: str) -> set[int]:
-    """The live descendants of ``root`` whose command name contains ``name``."""
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _state, _name) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, todo = set(), list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
-        if name in table[pid][2] and table[pid][1] != "Z":
-            found.add(pid)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def save_page(page: Page, name: str) -> tuple[Path, Path]:

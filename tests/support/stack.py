@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -44,6 +44,7 @@ import sqlalchemy as sa
 import yaml
 
 from tests.support.databases import postgres_database
+from tests.support.processes import group_members, session_members
 
 REPO = Path(__file__).resolve().parent.parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yaml"
@@ -192,34 +193,6 @@ def free_port(preferred: int | None = None) -> int:
                 continue
             return int(probe.getsockname()[1])
     raise OSError("no free port")
-
-
-def _live_processes() -> Iterator[tuple[int, int, int]]:
-    """(pid, process group, session) of every live process (zombies are dead and do not count)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp session
-        if fields[0] != "Z":
-            yield int(entry.name), int(fields[2]), int(fields[3])
-
-
-def session_members(sid: int) -> list[int]:
-    """Every live process of session ``sid``."""
-    return [pid for pid, _, session in _live_processes() if session == sid]
-
-
-def group_members(groups: Collection[int]) -> dict[int, list[int]]:
-    """The live processes of each process group in ``groups`` that still has one."""
-    members: dict[int, list[int]] = {}
-    for pid, group, _ in _live_processes():
-        if group in groups:
-            members.setdefault(group, []).append(pid)
-    return members
 
 
 @dataclass
@@ -389,6 +362,13 @@ class LocalStack:
     def leftover_processes(self) -> dict[str, list[int]]:
         """The live processes of every session the stack started (empty once it has stopped)."""
         return {p.name: session_members(p.sid) for p in self.started if p.alive()}
+
+    def assert_nothing_left(self, groups: Collection[int]) -> None:
+        """After the stack stopped: no process lives in any of its sessions or in ``groups`` (what
+        :meth:`process_groups` said while it ran: Airflow gives each task a group of its own)."""
+        assert self.leftover_processes() == {}
+        assert {sid: session_members(sid) for sid in self.sessions if session_members(sid)} == {}
+        assert group_members(groups) == {}, "processes of the stack's process groups survived it"
 
     def process_groups(self) -> set[int]:
         """The process groups the stack's live processes are in (Airflow gives each task its own)."""
