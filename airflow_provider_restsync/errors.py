@@ -43,7 +43,15 @@ class ApiRequestError(RestSyncError):
         self.reason = reason
         self.attempts = attempts
         self.body_excerpt = body_excerpt
+        self.resource: str | None = None
         super().__init__(message)
+
+    def in_resource(self, resource: str) -> ApiRequestError:
+        """This error, its message now led by the resource whose request failed (once however often asked)."""
+        if self.resource is None:
+            self.resource = resource
+            self.args = (f"resource {resource!r}: {self.args[0] if self.args else ''}", *self.args[1:])
+        return self
 
 
 class PagingError(RestSyncError):

@@ -469,7 +469,10 @@ class _Pager:
         try:
             while True:
                 guard.before(request, paginator, url)
-                response = self._response(plan, request, paginator, ahead)
+                try:
+                    response = self._response(plan, request, paginator, ahead)
+                except ApiRequestError as exc:
+                    raise exc.in_resource(plan.name) from None
                 url = self.client.redact(response.url)
                 guard.after(request, response, url)
                 if plan.actions.ignores(response):
@@ -479,9 +482,13 @@ class _Pager:
                     yield Page(plan.name, number + 1, url, [], parent, context, None, True)
                     return
                 if response.status_code >= 400:
-                    self.client.raise_for_status(response)
+                    try:
+                        self.client.raise_for_status(response)
+                    except ApiRequestError as exc:
+                        raise exc.in_resource(plan.name) from None
                     raise ApiRequestError(
-                        f"{request.method} {url} failed with HTTP {response.status_code}",
+                        f"resource {plan.name!r}: {request.method} {url} failed with HTTP "
+                        f"{response.status_code}",
                         method=request.method,
                         url=url,
                         status=response.status_code,

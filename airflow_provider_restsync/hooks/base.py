@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -35,7 +35,7 @@ from airflow_provider_restsync.hooks.retry import (
     retries_of,
     served_by,
 )
-from airflow_provider_restsync.redaction import redact_secrets
+from airflow_provider_restsync.redaction import redact_secrets, spellings
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -113,6 +113,11 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
+def _shown_origin(origin: tuple[str, str, int | None]) -> str:
+    scheme, host, port = origin
+    return f"{scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS.get(scheme) else "")
+
+
 class _Session(requests.Session):
     """A Session that reads the environment (proxies, CA bundle) once per origin, not once per request.
 
@@ -136,28 +141,48 @@ class _Session(requests.Session):
             self._environment[key] = settings
         return {**settings, "proxies": dict(settings["proxies"])}
 
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        """On a redirect, sign the next request as any other: credentials for the base URL's origin only
+        (requests keeps custom headers such as an API key's on a redirect to another host)."""
+        super().rebuild_auth(prepared_request, response)
+        if isinstance(self.auth, _OriginScopedAuth):
+            self.auth(prepared_request)
+
 
 class _OriginScopedAuth(AuthBase):
-    """Signs only requests to the base URL's origin: a next link to another host never gets the key."""
+    """Signs only requests to the base URL's origin; strips credentials from requests to any other.
 
-    def __init__(self, inner: AuthBase, base_url: str, log: Any) -> None:
+    A next link or a redirect to another host never gets the key: not from the auth, not from a secret
+    header of the connection, not even when the server put the key into that URL itself.
+
+    :param strip: removes every credential from a request (the hook knows its secrets).
+    """
+
+    def __init__(
+        self,
+        inner: AuthBase | None,
+        base_url: str,
+        log: Any,
+        strip: Callable[[requests.PreparedRequest], bool],
+    ) -> None:
         self.inner = inner
         self.origin = _origin(base_url)
         self.log = log
+        self.strip = strip
         self._warned: set[tuple[str, str, int | None]] = set()
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         origin = _origin(r.url or "")
         if origin == self.origin:
-            return self.inner(r)
+            return self.inner(r) if self.inner is not None else r
+        stripped = self.strip(r)
         if origin not in self._warned:
             self._warned.add(origin)
             self.log.warning(
-                "Sending no credentials to %s://%s: the connection's credentials belong to %s://%s",
-                origin[0],
-                origin[1],
-                self.origin[0],
-                self.origin[1],
+                "Sending no credentials to %s: the connection's credentials belong to %s%s",
+                _shown_origin(origin),
+                _shown_origin(self.origin),
+                " (removed the ones the server put into the URL or the request carried)" if stripped else "",
             )
         return r
 
@@ -325,8 +350,8 @@ class RestSyncHook(BaseHook):
         if first is not None:
             session.auth = first.auth
             session.cookies = first.cookies
-        elif self._auth is not None:
-            session.auth = _OriginScopedAuth(self._auth, self._base_url, self.log)
+        else:
+            session.auth = _OriginScopedAuth(self._auth, self._base_url, self.log, self._strip_credentials)
         retry = policy.to_urllib3(on_retry=self._on_retry)
         adapter = _PolicyAdapter(policy, retry, shared if isinstance(shared, HTTPAdapter) else None)
         session.mount("http://", adapter)
@@ -508,13 +533,48 @@ class RestSyncHook(BaseHook):
         """
         return redact_secrets(text, self._secret_values, self._secret_params)
 
+    def _strip_credentials(self, r: requests.PreparedRequest) -> bool:
+        """Remove every credential from ``r`` (bound for another origin); return whether there was one.
+
+        Gone: the Authorization header, any header carrying a secret value (an API key's header, a
+        secret header of the connection, a cookie), the query parameters that carry the key or any
+        secret value (also when the server wrote them into a next link or a redirect), URL credentials.
+        """
+        secrets = self._secret_values
+        stripped = False
+        for name in list(r.headers):
+            value = str(r.headers[name])
+            if name.lower() == "authorization" or any(secret in value for secret in secrets):
+                del r.headers[name]
+                stripped = True
+        parts = urlsplit(r.url or "")
+        query, netloc = parts.query, parts.netloc
+        if query:
+            names = {name.lower() for name in self._secret_params}
+            kept = []
+            for pair in query.split("&"):
+                name, _, value = pair.partition("=")
+                plain = unquote_plus(value)
+                if unquote_plus(name).lower() in names or any(s in plain or s in value for s in secrets):
+                    stripped = True
+                    continue
+                kept.append(pair)
+            query = "&".join(kept)
+        if "@" in netloc:
+            netloc, stripped = netloc.rsplit("@", 1)[1], True
+        if stripped:
+            r.url = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return stripped
+
     def _add_secret(self, value: str | None) -> None:
-        """Remember a secret: redacted by this hook, by the library log filter and by Airflow's masker."""
+        """Remember a secret: redacted by this hook, by the library log filter and by Airflow's masker
+        (which is told every spelling a server may echo back)."""
         if not value or value in self._secret_values:
             return
         self._secret_values.add(value)
         REGISTRY.register(values=[value])
-        mask_with_airflow(value)
+        for form in sorted(spellings(value)):
+            mask_with_airflow(form)
 
     def _add_secret_param(self, name: str) -> None:
         """Remember a query parameter whose value is a secret."""
