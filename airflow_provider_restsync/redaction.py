@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import html
+import json
 import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
@@ -39,13 +42,42 @@ def redact_url(url: str, secret_params: Iterable[str] = (), secret_values: Itera
 
 
 def redact_text(text: str, secret_values: Iterable[str]) -> str:
-    """Replace every occurrence of each secret value (and its URL-encoded form) in ``text``."""
-    for value in secret_values:
-        if not value:
-            continue
-        for form in {value, quote(value, safe=""), quote_plus(value)}:
-            text = text.replace(form, MASK)
-    return text
+    """Replace every occurrence of each secret value, in any of the spellings a server may echo back
+    (see :func:`spellings`), in ``text``."""
+    pattern = _secrets_pattern(tuple(sorted({value for value in secret_values if value})))
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def spellings(value: str) -> set[str]:
+    """The ways ``value`` appears when a server echoes it back: as it is; percent-encoded (path or
+    query style, ``+`` for spaces); JSON-escaped (``\\/`` for ``/``, ``\\uXXXX``); HTML-escaped."""
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
+    for form in list(forms):
+        escaped = json.dumps(form)[1:-1]
+        forms.update({escaped, escaped.replace("/", "\\/"), json.dumps(form, ensure_ascii=False)[1:-1]})
+        forms.add(html.escape(form, quote=True))
+    return {form for form in forms if form}
+
+
+def _case_free_escapes(form: str) -> str:
+    """A regex for ``form`` whose percent escapes match in either case (``%2B`` and ``%2b``)."""
+    parts = _PERCENT_ESCAPE.split(form)
+    return "".join(
+        f"(?i:{re.escape(part)})" if _PERCENT_ESCAPE.fullmatch(part) else re.escape(part) for part in parts
+    )
+
+
+_PERCENT_ESCAPE = re.compile(r"(%[0-9A-Fa-f]{2})")
+
+
+@functools.lru_cache(maxsize=64)
+def _secrets_pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for every spelling of every secret, longest first (a secret that contains another one
+    is replaced whole)."""
+    forms = {form for value in values for form in spellings(value)}
+    if not forms:
+        return None
+    return re.compile("|".join(_case_free_escapes(form) for form in sorted(forms, key=len, reverse=True)))
 
 
 def redact_secrets(text: str, values: Iterable[str] = (), param_names: Iterable[str] = ()) -> str:
@@ -58,9 +90,7 @@ def redact_secrets(text: str, values: Iterable[str] = (), param_names: Iterable[
     :param param_names: query parameters whose values are secret, on top of the usual suspects
         (``api_key``, ``token``, ``secret``, ... see :data:`SENSITIVE_PARAM`).
     """
-    # Longest first, so a secret that contains another one is replaced whole.
-    ordered = sorted({value for value in values if value}, key=len, reverse=True)
-    text = redact_text(text, ordered)
+    text = redact_text(text, values)
     names = {name.lower() for name in param_names}
 
     def _pair(match: re.Match[str]) -> str:
