@@ -29,7 +29,7 @@ from airflow_provider_restsync.bindings import Binding
 from airflow_provider_restsync.config import ResourceConfig, ResponseAction, SourceConfig
 from airflow_provider_restsync.cursor import CursorWindow, open_window
 from airflow_provider_restsync.errors import ApiRequestError, PagingError
-from airflow_provider_restsync.hooks.retry import RetryOverrides
+from airflow_provider_restsync.hooks.retry import RetryOverrides, accepted_body
 from airflow_provider_restsync.incremental import PLACEHOLDER_PREFIX
 from airflow_provider_restsync.json_codec import holds_non_finite
 from airflow_provider_restsync.paging import BasePaginator, PageRequest
@@ -73,7 +73,8 @@ class ApiClient(Protocol):
 
     The client applies the base URL, auth, client-level headers and retries; ``url`` may be relative to
     the base URL or absolute (a next-page link). ``retry`` is the endpoint's ``error_handler``: the client
-    applies it to its own retry policy.
+    applies it to its own retry policy. ``accept`` parses an answer's body; a client may send the request
+    again when it raises ``ValueError`` (see :meth:`RestSyncHook.request`).
     """
 
     def request(
@@ -87,6 +88,7 @@ class ApiClient(Protocol):
         headers: Any = None,
         retry: RetryOverrides | None = None,
         raise_for_status: bool = True,
+        accept: Any = None,
     ) -> requests.Response: ...
 
     def raise_for_status(self, response: requests.Response) -> None: ...
@@ -529,6 +531,7 @@ class _Pager:
             headers=request.headers or None,
             retry=plan.retry,
             raise_for_status=False,
+            accept=parse_json,  # a body cut off or not JSON (an HTML error page) is sent for again
         )
 
     def _response(
@@ -564,7 +567,7 @@ class _Pager:
     @staticmethod
     def _body(plan: _EndpointPlan, response: requests.Response, url: str) -> tuple[Any, bool]:
         try:
-            return parse_json(response)
+            return accepted_body(response, parse_json)
         except NotJsonError as exc:
             raise PagingError(f"resource {plan.name!r}: the response of {url} is not JSON: {exc}") from None
 

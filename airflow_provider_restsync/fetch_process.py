@@ -34,7 +34,7 @@ def page_packer(stats: Any) -> Callable[[Sequenced], bytes]:
 
     def pack(item: Sequenced) -> bytes:
         new, page = item
-        counts = (stats.requests, stats.retries) if stats is not None else None
+        counts = (stats.requests, stats.retries, dict(stats.by_cause)) if stats is not None else None
         meta = (new, page.resource, page.number, page.url, page.parent, page.context, page.position)
         head = pickle.dumps((*meta, page.last, page.strict, counts), protocol=pickle.HIGHEST_PROTOCOL)
         body = None
@@ -62,7 +62,7 @@ def page_unpacker(stats: Any) -> Callable[[bytes], Sequenced]:
         body = memoryview(data)[start + 1 :]
         records = orjson.loads(body) if data[start : start + 1] == _JSON else pickle.loads(body)
         if counts is not None and stats is not None:
-            stats.requests, stats.retries = counts
+            stats.requests, stats.retries, stats.by_cause = counts
         return new, Page(resource, number, url, records, parent, context, position, last, strict)
 
     return unpack

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,8 @@ class SyncSummary:
     unchanged: int = 0
     requests: int = 0
     retries: int = 0
+    #: retries by cause: the HTTP status ("429"), "timeout", "connection", "incomplete body", "not JSON".
+    retries_by_cause: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     filtered: int = 0
     resumed: bool = False

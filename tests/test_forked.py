@@ -229,15 +229,16 @@ def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
 
 
 class Counts:
-    def __init__(self, requests: int = 0, retries: int = 0) -> None:
+    def __init__(self, requests: int = 0, retries: int = 0, by_cause: dict[str, int] | None = None) -> None:
         self.requests = requests
         self.retries = retries
+        self.by_cause = by_cause or {}
 
 
 def crossed(page: Page, new: bool = True) -> tuple[bool, Page]:
     here = Counts()
-    result = page_unpacker(here)(page_packer(Counts(7, 2))((new, page)))
-    assert (here.requests, here.retries) == (7, 2)
+    result = page_unpacker(here)(page_packer(Counts(7, 2, {"429": 1, "timeout": 1}))((new, page)))
+    assert (here.requests, here.retries, here.by_cause) == (7, 2, {"429": 1, "timeout": 1})
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,12 +27,18 @@ from airflow_provider_restsync.hooks import messages
 from airflow_provider_restsync.hooks.extras import as_headers, as_verify, is_empty, plain_extra
 from airflow_provider_restsync.hooks.masking import REGISTRY, install_log_filter, mask_with_airflow
 from airflow_provider_restsync.hooks.retry import (
+    ACCEPTED,
+    BODY_BROKEN,
+    BODY_REFUSED,
     DEFAULT_PORTS,
+    RETRY_METHODS,
     RetryAfterTooLongError,
     RetryEvent,
     RetryOverrides,
     RetryPolicy,
+    cause_of,
     failed_attempts,
+    is_broken_body,
     retries_of,
     served_by,
 )
@@ -56,6 +63,9 @@ class RequestStats:
 
     requests: int = 0
     retries: int = 0
+    #: retries by what caused them: the HTTP status ("429", "503"), "timeout", "connection",
+    #: "incomplete body" or "not JSON".
+    by_cause: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
@@ -68,6 +78,11 @@ class RequestStats:
         with self._lock:
             self.requests += 1
             self.retries += retries
+
+    def count_cause(self, cause: str) -> None:
+        """Count one retry under what caused it."""
+        with self._lock:
+            self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
 
 
 class _PolicyAdapter(HTTPAdapter):
@@ -260,6 +275,7 @@ class RestSyncHook(BaseHook):
         self._headers: dict[str, str] = {}
         self._verify: bool | str = True
         self._auth: AuthBase | None = None
+        self._retries_here = threading.local()  # retries of the request this thread is sending
         self._secret_values: set[str] = set()
         self._secret_params: set[str] = set()
         self._sessions: dict[RetryPolicy, requests.Session] = {}
@@ -390,6 +406,7 @@ class RestSyncHook(BaseHook):
         headers: Mapping[str, str] | None = None,
         retry: RetryOverrides | None = None,
         raise_for_status: bool = True,
+        accept: Callable[[requests.Response], Any] | None = None,
     ) -> requests.Response:
         """Send one request with timeouts, retried per :attr:`retry` with the endpoint's overrides.
 
@@ -401,6 +418,9 @@ class RestSyncHook(BaseHook):
         :param headers: headers for this request only.
         :param retry: the endpoint's ``error_handler`` overrides; None sends with :attr:`retry`.
         :param raise_for_status: turn a 4xx/5xx answer into an :class:`ApiRequestError`.
+        :param accept: reads the body of an answer below 400 (parses it); a ``ValueError`` from it
+            (not JSON, cut off) sends the request again within the policy's retries, as a body that
+            broke off mid-way is. What it returns is kept: :func:`~.retry.accepted_body`.
         :raises ApiRequestError: the request failed for good; its message is redacted.
         """
         response = self._send(
@@ -411,6 +431,7 @@ class RestSyncHook(BaseHook):
             json=json,
             data=data,
             headers=headers,
+            accept=accept,
         )
         if raise_for_status:
             self.raise_for_status(response)
@@ -428,29 +449,54 @@ class RestSyncHook(BaseHook):
         headers: Mapping[str, str] | None = None,
         auth: AuthBase | None = None,
         counted: bool = True,
+        accept: Callable[[requests.Response], Any] | None = None,
     ) -> requests.Response:
         session = self._session_for(policy)
         method = method.upper()
         full_url = self.url_for(url)
         failure: ApiRequestError | None = None
         retries = 0
+        retried_bodies = 0  # retries of answers whose body broke off or was refused by ``accept``
+        self._retries_here.count = 0
         try:
-            response = session.request(
-                method,
-                full_url,
-                params=params,
-                json=json,
-                data=data,
-                headers=dict(headers) if headers else None,
-                auth=auth,
-                timeout=policy.timeout,
-            )
-            retries = retries_of(response)
+            while True:
+                broken: str | None = None
+                error: Exception | None = None
+                try:
+                    response = session.request(
+                        method,
+                        full_url,
+                        params=params,
+                        json=json,
+                        data=data,
+                        headers=dict(headers) if headers else None,
+                        auth=auth,
+                        timeout=policy.timeout,
+                    )
+                    retries = retried_bodies + retries_of(response)
+                    if accept is not None and response.status_code < 400:
+                        try:
+                            setattr(response, ACCEPTED, accept(response))
+                        except ValueError as exc:
+                            broken, error = BODY_REFUSED, exc
+                except requests.RequestException as exc:
+                    if not is_broken_body(exc):
+                        raise
+                    # The answer's retries before its body broke are on no exception: count them here.
+                    retries = self._retries_here.count
+                    broken, error = BODY_BROKEN, exc
+                if broken is None or method not in RETRY_METHODS or retries >= policy.max_retries:
+                    if broken == BODY_BROKEN and error is not None:
+                        raise error
+                    break
+                retried_bodies = retries = retries + 1
+                shown = self._shown_url(full_url, params)
+                self._retry_body(policy, method, shown, broken, error or ValueError(broken), retries)
         except RetryAfterTooLongError as exc:
-            retries = max(exc.attempts - 1, 0)
+            retries = retried_bodies + max(exc.attempts - 1, 0)
             failure = messages.retry_after_error(method, self._shown_url(full_url, params), exc)
         except requests.RequestException as exc:
-            attempts = failed_attempts(exc)
+            attempts = retried_bodies + failed_attempts(exc)
             retries = attempts - 1
             failure = messages.network_error(
                 method,
@@ -468,6 +514,30 @@ class RestSyncHook(BaseHook):
         if failure is not None:
             raise failure
         return response
+
+    def _retry_body(
+        self, policy: RetryPolicy, method: str, url: str, cause: str, error: Exception, number: int
+    ) -> None:
+        """Wait as the policy's backoff says before sending again a request whose body was unusable."""
+        wait = (
+            min(policy.backoff_max, policy.backoff_factor * 2 ** (number - 1)) if policy.backoff_factor else 0
+        )
+        self._on_retry(
+            RetryEvent(
+                method=method,
+                url=url,
+                status=None,
+                reason=None,
+                error=error,
+                retry_number=number,
+                max_retries=policy.max_retries,
+                wait=wait,
+                waited_for="backoff",
+                cause=cause,
+            )
+        )
+        if wait > 0:
+            time.sleep(wait)
 
     def _shown_url(self, url: str, params: Any) -> str:
         shown = requests.PreparedRequest()
@@ -509,8 +579,12 @@ class RestSyncHook(BaseHook):
         )
 
     def _on_retry(self, event: RetryEvent) -> None:
+        self.stats.count_cause(cause_of(event))
+        self._retries_here.count = getattr(self._retries_here, "count", 0) + 1
         if event.status is not None:
             cause = f"HTTP {event.status} {event.reason or ''}".rstrip()
+        elif event.cause is not None:
+            cause = f"{event.cause} ({self.redact(str(event.error))})"
         else:
             cause = self.redact(f"{type(event.error).__name__}: {event.error}")
         self.log.info(
@@ -693,6 +767,13 @@ class RestSyncHook(BaseHook):
             self._retry = self._retry_arg or RetryPolicy.from_extra(self._extras, key_path=where)
             if "verify" in self._extras:
                 self._verify = as_verify(self._extras["verify"], f"{where}.verify")
+            if self._verify is False:
+                self.log.warning(
+                    "TLS certificate verification is off for %s (its verify extra is false): anyone on "
+                    "the network path can read and change what it sends and receives, credentials "
+                    "included. Give verify the path of a CA bundle instead to trust a private CA.",
+                    self.connection_name,
+                )
             headers = {"User-Agent": f"airflow-provider-restsync/{__version__}"}
             if "headers" in self._extras:
                 headers.update(as_headers(self._extras["headers"], f"{where}.headers"))

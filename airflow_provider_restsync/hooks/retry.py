@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from urllib3.exceptions import InvalidHeader, MaxRetryError
+from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import RequestHistory, Retry
 
 from airflow_provider_restsync.coerce import as_bool, as_float, as_int
@@ -92,6 +92,7 @@ class RetryEvent:
     max_retries: int
     wait: float
     waited_for: str  # "Retry-After" or "backoff"
+    cause: str | None = None  # set for retries of unusable bodies: BODY_BROKEN or BODY_REFUSED
 
 
 @dataclass(frozen=True)
@@ -429,6 +430,45 @@ def _absolute(url: str | None, pool: ConnectionPool | None) -> str | None:
     host = f"[{pool.host}]" if ":" in pool.host else pool.host
     port = f":{pool.port}" if pool.port and pool.port != DEFAULT_PORTS.get(scheme) else ""
     return f"{scheme}://{host}{port}{url}"
+
+
+#: Retry causes of answers whose body was unusable: it broke off mid-way, or the reader refused it.
+BODY_BROKEN = "incomplete body"
+BODY_REFUSED = "not JSON"
+
+#: The attribute of a response holding what the request's ``accept`` function returned.
+ACCEPTED = "restsync_accepted"
+
+_NOTHING: Any = object()
+
+
+def accepted_body(response: requests.Response, read: Callable[[requests.Response], Any]) -> Any:
+    """What ``accept`` returned for ``response`` when it was received, else ``read(response)``."""
+    value = getattr(response, ACCEPTED, _NOTHING)
+    return read(response) if value is _NOTHING else value
+
+
+def is_broken_body(exc: BaseException) -> bool:
+    """Whether a ``requests`` error broke off an answer's body (its headers had arrived): the
+    connection reset or closed early, the body cut short, undecodable, or stalled past the read
+    timeout. urllib3 retries what fails before the headers; these the hook retries itself."""
+    import requests
+
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(cause, ReadTimeoutError)
+
+
+def cause_of(event: RetryEvent) -> str:
+    """What a retry is counted under: the HTTP status, "timeout", "connection", or the body's trouble."""
+    if event.cause is not None:
+        return event.cause
+    if event.status is not None:
+        return str(event.status)
+    if isinstance(event.error, (ReadTimeoutError, ConnectTimeoutError)):
+        return "timeout"
+    return "connection"
 
 
 def served_by(response: requests.Response) -> RestSyncRetry | None:

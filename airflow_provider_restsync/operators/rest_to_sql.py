@@ -169,6 +169,14 @@ class RestToSqlOperator(BaseOperator):
             summary.seconds,
             "; resumed an interrupted sync" if summary.resumed else "",
         )
+        if summary.retries:
+            self.log.info(
+                "Resource %r: %d %s (%s)",
+                summary.resource,
+                summary.retries,
+                "retry" if summary.retries == 1 else "retries",
+                ", ".join(f"{cause}: {count}" for cause, count in summary.retries_by_cause.items()),
+            )
         return asdict(summary)
 
     def _run_info(self, context: Context) -> RunInfo:
@@ -231,6 +239,7 @@ class RestToSqlOperator(BaseOperator):
         finally:
             summary.requests = hook.stats.requests
             summary.retries = hook.stats.retries
+            summary.retries_by_cause = dict(sorted(hook.stats.by_cause.items()))
             hook.close()
         summary.seconds = round(time.monotonic() - started, 3)
         return summary

@@ -63,6 +63,7 @@ class SessionApiClient:
         headers: Mapping[str, str] | None = None,
         retry: Any = None,
         raise_for_status: bool = True,
+        accept: Any = None,  # a plain client: parses later, sends nothing again
     ) -> requests.Response:
         if self.record:
             self.sent.append(
