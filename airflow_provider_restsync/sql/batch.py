@@ -3,6 +3,12 @@
 Everything here happens in memory before the database is touched, so a batch that cannot be written
 (a record without its primary key) fails with nothing written. Work is per batch and per column:
 each column gets one converter, and a value is converted with one call.
+
+A table gets at most :func:`dialects.max_data_columns` data columns (fields and variant columns); the
+fields past them land in the JSON column ``_restsync_overflow`` as ``{field name as in the API: value}``
+(nulls left out), and so does a misfit that would need a new variant column there. Keys always get
+columns; a field keeps where it went first (its column, or the overflow) for the writer's life, and
+fields already in the table keep their columns.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from airflow_provider_restsync.sql.convert import (
     MISFIT,
     Converter,
     converter,
+    holds_texts,
+    json_text,
+    lossless_text,
     strict_variant,
-    to_text_lossless,
 )
+from airflow_provider_restsync.sql.dialects import max_data_columns
 from airflow_provider_restsync.sql.hints import ColumnHint
 from airflow_provider_restsync.sql.naming import ColumnNames, FieldKey, normalize_identifier, plain_name
-from airflow_provider_restsync.sql.schema import ColumnSpec, TableModel
+from airflow_provider_restsync.sql.schema import OVERFLOW, OVERFLOW_TEXT, RESERVED, ColumnSpec, TableModel
 from airflow_provider_restsync.sql.types import infer_column_type, infer_type
 
 log = logging.getLogger(__name__)
@@ -63,6 +72,10 @@ class PreparedBatch:
 # are or None, whether the column is part of the key). A tuple: unpacked once per value.
 _Plan = tuple[str, Converter, "type | None", bool]
 
+# The last variant of a value no other column holds: its JSON text, NUL and surrogates escaped.
+JSON_TEXT = "json_text"
+_TO_OVERFLOW: Any = object()  # a misfit with no room left for its variant column
+
 
 class BatchPreparer:
     """Prepares the batches of one resource for one table (keeps its field-to-column names)."""
@@ -86,7 +99,10 @@ class BatchPreparer:
         self.primary_key = list(primary_key)
         self.max_nesting = max_nesting or 0
         self.bookkeeping = dict(bookkeeping)
+        self.max_columns = max_data_columns(family)
         self._warned: set[str] = set()
+        self._overflowed: set[FieldKey] = set()  # fields that went to the overflow column: they stay there
+        self._overflow_warned = False
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:
@@ -151,6 +167,8 @@ class BatchPreparer:
         if key:
             self._check_keys(records, key, by_column)
 
+        room = self.max_columns - _data_columns(model)
+        fields, overflow_fields = self._split(records, fields, mapping, model, key, room)
         new_columns = self._new_columns(records, fields, mapping, model, key)
         known = {spec.name: spec for spec in new_columns}
         plans: dict[FieldKey, _Plan] = {}
@@ -163,7 +181,12 @@ class BatchPreparer:
         template: dict[str, Any] = dict.fromkeys(model.columns, None)
         template.update(dict.fromkeys(known, None))
         template.update(self.bookkeeping)
-        data, variants = self._convert(records, plans, model, strict=strict)
+        room -= sum(1 for spec in new_columns if spec.name not in RESERVED)
+        overflow: dict[int, dict[str, Any]] = {}
+        data, variants = self._convert(records, plans, model, strict=strict, room=room, overflow=overflow)
+        overflow_columns: list[ColumnSpec] = []
+        if overflow_fields or overflow:
+            overflow_columns = self._overflow(records, overflow_fields, overflow, model, data, strict=strict)
         columns = [*template, *(column for column in data if column not in template)]
         count = len(records)
         lists = [data[c] if c in data else [template.get(c)] * count for c in columns]
@@ -183,7 +206,98 @@ class BatchPreparer:
                 column,
             )
         new_columns.extend(spec for name, spec in variants.items() if model.get(name) is None)
+        new_columns.extend(spec for spec in overflow_columns if model.get(spec.name) is None)
         return PreparedBatch(rows, columns, key, new_columns, counts)
+
+    # --- the overflow column -------------------------------------------------------------------
+
+    def _split(
+        self,
+        records: Sequence[Record],
+        fields: Sequence[FieldKey],
+        mapping: Mapping[FieldKey, str],
+        model: TableModel,
+        key: Sequence[str],
+        room: int,
+    ) -> tuple[list[FieldKey], list[FieldKey]]:
+        """The fields that get (or have) columns, and those that go to the overflow column."""
+        if room >= len(fields) and not self._overflowed:
+            return list(fields), []  # the common case: a table well within its width
+        with_columns: list[FieldKey] = []
+        overflowed: list[FieldKey] = []
+        for field_key in fields:
+            column = mapping[field_key]
+            if model.get(column) is not None or column in key:
+                with_columns.append(field_key)
+            elif field_key in self._overflowed:
+                overflowed.append(field_key)
+            elif self._hint(field_key, column) is not None:
+                with_columns.append(field_key)  # a hinted field gets the column it was promised
+                room -= 1
+            elif all(record.get(field_key) is None for record in records):
+                with_columns.append(field_key)  # only nulls: no column yet, nothing to keep either
+            elif room > 0:
+                with_columns.append(field_key)
+                room -= 1
+            else:
+                overflowed.append(field_key)
+                self._overflowed.add(field_key)
+        return with_columns, overflowed
+
+    def _overflow(
+        self,
+        records: Sequence[Record],
+        fields: Sequence[FieldKey],
+        misfits: Mapping[int, Mapping[str, Any]],
+        model: TableModel,
+        data: dict[str, list[Any]],
+        *,
+        strict: bool,
+    ) -> list[ColumnSpec]:
+        """Each record's overflowed fields as one JSON object in the overflow column (its JSON text in
+        the overflow's text variant where the database's JSON type cannot hold it)."""
+        names = [(field_key, plain_name(field_key)) for field_key in fields]
+        spec = model.get(OVERFLOW) or ColumnSpec(OVERFLOW, "json")
+        convert = self._converter(spec)
+        if strict:
+            convert = strict_variant(convert)
+        values: list[Any] = [None] * len(records)
+        texts: list[Any] = [None] * len(records)
+        for index, record in enumerate(records):
+            extra = {name: value for field_key, name in names if (value := record.get(field_key)) is not None}
+            extra.update(misfits.get(index, ()))
+            if not extra:
+                continue
+            converted = convert(extra)
+            if converted is MISFIT:
+                texts[index] = json_text(extra)
+            else:
+                values[index] = converted
+        specs: list[ColumnSpec] = []
+        if any(value is not None for value in values):
+            data[OVERFLOW] = values
+            specs.append(spec)
+        if any(text is not None for text in texts):
+            data[OVERFLOW_TEXT] = texts
+            specs.append(model.get(OVERFLOW_TEXT) or ColumnSpec(OVERFLOW_TEXT, "text"))
+        if fields and not self._overflow_warned:
+            self._overflow_warned = True
+            log.warning(
+                "resource %r: %d field(s) past the table's %d data columns are stored in the JSON column "
+                "%r as {field name: value}",
+                self.resource,
+                len(self._overflowed),
+                self.max_columns,
+                OVERFLOW,
+            )
+        elif fields:
+            log.info(
+                "resource %r: %d field(s) in the JSON column %r",
+                self.resource,
+                len(self._overflowed),
+                OVERFLOW,
+            )
+        return specs
 
     def _hint(self, field_key: FieldKey | None, column: str) -> ColumnHint | None:
         hint = self.hints.get(plain_name(field_key)) if field_key is not None else None
@@ -231,22 +345,36 @@ class BatchPreparer:
         return (spec.name, self._converter(spec), fast, is_key)
 
     def _convert(
-        self, records: Sequence[Record], plans: Mapping[FieldKey, _Plan], model: TableModel, *, strict: bool
+        self,
+        records: Sequence[Record],
+        plans: Mapping[FieldKey, _Plan],
+        model: TableModel,
+        *,
+        strict: bool,
+        room: int,
+        overflow: dict[int, dict[str, Any]],
     ) -> tuple[dict[str, list[Any]], dict[str, ColumnSpec]]:
         """The batch column by column: each field's values converted for its column (None where a
-        record lacks it), misfits moved to variant columns. A column whose values all have the type it
-        stores as they are is taken as it is, without a call per value."""
+        record lacks it), misfits moved to variant columns (to ``overflow``, by record, when there is no
+        ``room`` for another column). A column whose values all have the type it stores as they are is
+        taken as it is, without a call per value."""
         count = len(records)
         data: dict[str, list[Any]] = {}
         variants: dict[str, ColumnSpec] = {}
         variant_plans: dict[tuple[str, str], tuple[ColumnSpec, Converter]] = {}
+        space = [room]
         for field_key, (column, convert, fast, is_key) in plans.items():
             values = [record.get(field_key) for record in records]
             kinds = set(map(type, values))
             kinds.discard(_NONE)
             if not kinds:
                 continue
-            if fast is not None and len(kinds) == 1 and fast in kinds:
+            if (
+                fast is not None
+                and len(kinds) == 1
+                and fast in kinds
+                and (fast is not str or holds_texts([v for v in values if v is not None], self.family))
+            ):
                 data[column] = values
                 continue
             if strict:
@@ -263,8 +391,11 @@ class BatchPreparer:
                             f"{original!r} ({type(original).__name__}); a key value cannot go to a variant "
                             f"column"
                         )
-                    variant, fitted = self._variant(column, original, model, variants, variant_plans)
-                    data.setdefault(variant, [None] * count)[index] = fitted
+                    variant, fitted = self._variant(column, original, model, variants, variant_plans, space)
+                    if variant is _TO_OVERFLOW:
+                        overflow.setdefault(index, {})[plain_name(field_key)] = original
+                    else:
+                        data.setdefault(variant, [None] * count)[index] = fitted
                     converted[index] = None
             data[column] = converted
         return data, variants
@@ -276,19 +407,32 @@ class BatchPreparer:
         model: TableModel,
         variants: dict[str, ColumnSpec],
         plans: dict[tuple[str, str], tuple[ColumnSpec, Converter]],
-    ) -> tuple[str, Any]:
-        """The variant column ``<column>__v_<type>`` for a misfit value, and the value converted for it."""
-        for kind in (infer_type(value), "text"):
+        space: list[int],
+    ) -> tuple[Any, Any]:
+        """The variant column ``<column>__v_<type>`` for a misfit value, and the value converted for it:
+        the value's own type, then text, then ``json_text`` (its JSON text, for a string no text column
+        of the database holds: NUL on PostgreSQL, lone surrogates). ``_TO_OVERFLOW`` when the column it
+        needs would pass the table's width (``space``: the columns still free)."""
+        for kind in (infer_type(value), "text", JSON_TEXT):
             planned = plans.get((column, kind))
             if planned is None:
                 name = self.names.variant(column, kind)
-                spec = model.get(name) or ColumnSpec(name, kind)
-                plain_text = spec.data_type == "text" and spec.precision is None
-                convert = to_text_lossless if plain_text else self._converter(spec)
+                spec = model.get(name) or ColumnSpec(name, "text" if kind == JSON_TEXT else kind)
+                convert: Converter
+                if kind == JSON_TEXT:
+                    convert = json_text
+                elif spec.data_type == "text" and spec.precision is None:
+                    convert = lossless_text(self.family)
+                else:
+                    convert = self._converter(spec)
                 planned = plans[(column, kind)] = (spec, convert)
             spec, convert = planned
             converted = convert(value)
             if converted is not MISFIT:
+                if spec.name not in variants and model.get(spec.name) is None:
+                    if space[0] <= 0:
+                        return _TO_OVERFLOW, value
+                    space[0] -= 1
                 variants.setdefault(spec.name, spec)
                 return spec.name, converted
         raise LoadError(
@@ -308,6 +452,12 @@ def _spec(column: str, data_type: str, hint: ColumnHint | None, is_key: bool) ->
         precision=hint.precision if hint else None,
         scale=hint.scale if hint else None,
     )
+
+
+def _data_columns(model: TableModel) -> int:
+    """The table's data columns: all but the bookkeeping and overflow columns."""
+    reserved = {name.casefold() for name in RESERVED}
+    return sum(1 for name in model.columns if name.casefold() not in reserved)
 
 
 def _fields(records: Sequence[Record]) -> list[FieldKey]:

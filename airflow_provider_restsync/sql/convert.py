@@ -3,6 +3,12 @@
 A converter returns ``MISFIT`` when its column cannot hold the value without loss; the writer then
 puts the value in a variant column, as dlt does. Coercions are only the lossless ones (``"42"`` into a
 bigint column, ``42`` into a text column).
+
+What a database cannot hold is a misfit too: text with a lone surrogate (no driver encodes it as
+UTF-8), text with a NUL character on PostgreSQL, JSON with ``\\u0000`` (PostgreSQL's jsonb) or a
+surrogate escape (jsonb, MariaDB's ``json_valid``), and ``-0.0`` where the column would store ``0``
+(SQLite's REAL, MySQL's DOUBLE, every bigint and decimal column). Such values end in a text variant
+column, as JSON text where plain text cannot hold them (:func:`json_text`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,43 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=Fa
 _json_dumps = _JSON.encode  # one encoder for every value: json.dumps would build one per call
 
 
+def text_holder(dialect_name: str) -> Callable[[str], bool]:
+    """Whether a text column of this database holds a string as it is (PostgreSQL: no NUL; none: a
+    lone surrogate)."""
+    if dialect_name == "postgresql":
+        return lambda text: "\x00" not in text and not json_codec.has_surrogate(text)
+    return lambda text: not json_codec.has_surrogate(text)
+
+
+def holds_texts(values: list[Any], dialect_name: str) -> bool:
+    """Whether a text column of this database holds every one of ``values`` (strings) as it is."""
+    joined = "".join(values)  # one scan for the batch's column, not one per value
+    if dialect_name == "postgresql" and "\x00" in joined:
+        return False
+    return not json_codec.has_surrogate(joined)
+
+
+def json_text(value: Any) -> str:
+    """``value`` as JSON text with NUL and lone surrogates escaped: what any text column holds."""
+    try:
+        return json_codec.dumps(value)
+    except ValueError:  # NaN and infinities
+        return json.dumps(value, default=str)
+
+
+def lossless_text(dialect_name: str) -> Converter:
+    """A text variant column's converter: any value as text, except a string the column cannot hold
+    (that one goes on to a JSON text variant)."""
+    holds = text_holder(dialect_name)
+
+    def convert(value: Any) -> Any:
+        if type(value) is str and not holds(value):
+            return MISFIT
+        return to_text_lossless(value)
+
+    return convert
+
+
 def to_text_lossless(value: Any) -> str:
     """Any value as text; the fallback that always fits."""
     if type(value) is str:
@@ -55,8 +98,12 @@ def _to_bigint(value: Any) -> Any:
             return number if INT64_MIN <= number <= INT64_MAX else MISFIT
         return MISFIT
     if kind is float and value.is_integer() and abs(value) <= _MAX_EXACT_FLOAT_INT:
-        return int(value)
+        return MISFIT if _negative_zero(value) else int(value)
     return MISFIT
+
+
+def _negative_zero(number: float) -> bool:
+    return number == 0 and math.copysign(1.0, number) < 0
 
 
 def _to_double(value: Any) -> Any:
@@ -77,6 +124,15 @@ def _to_double(value: Any) -> Any:
     return MISFIT
 
 
+def _to_double_unsigned_zero(value: Any) -> Any:
+    """SQLite's REAL (an integral float is stored as an integer) and MySQL's DOUBLE keep ``-0.0`` as
+    ``0``: there it is a misfit."""
+    number = _to_double(value)
+    if number == 0 and number is not MISFIT and math.copysign(1.0, number) < 0:
+        return MISFIT
+    return number
+
+
 def _to_bool(value: Any) -> Any:
     if type(value) is bool:
         return value
@@ -87,10 +143,16 @@ def _to_bool(value: Any) -> Any:
 
 def strict_variant(convert: Converter) -> Converter:
     """The converter to use for values that came from strict JSON (no NaN or infinity anywhere)."""
-    return _to_json_strict if convert is _to_json else convert
+    return _STRICT_JSON.get(convert, convert)
 
 
-def _json_converter(dumps: Callable[[Any], str]) -> Converter:
+# Escapes a JSON type refuses, not preceded by an escaped backslash: \u0000 (PostgreSQL's jsonb) and
+# surrogates (jsonb and MariaDB's json_valid; only lone ones are ever escaped by json_codec).
+_NUL_OR_SURROGATE_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_SURROGATE_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _json_converter(dumps: Callable[[Any], str], refused: re.Pattern[str] | None) -> Converter:
     def to_json(value: Any) -> Any:
         # Objects and arrays only, as dlt: a scalar keeps its own type in a variant column (and SQLite's
         # NUMERIC affinity of a JSON column would turn a bare number into a float).
@@ -100,15 +162,22 @@ def _json_converter(dumps: Callable[[Any], str]) -> Converter:
         if not isinstance(value, (dict, list)):
             return MISFIT
         try:
-            return dumps(value)
+            text = dumps(value)
         except ValueError:
             return MISFIT
+        if refused is not None and "\\u" in text and refused.search(text):
+            return MISFIT  # the JSON type refuses it: the JSON text goes to a text variant
+        return text
 
     return to_json
 
 
-_to_json = _json_converter(json_codec.dumps)
-_to_json_strict = _json_converter(json_codec.dumps_strict)
+_JSON_REFUSED = {"postgresql": _NUL_OR_SURROGATE_ESCAPE, "mysql": _SURROGATE_ESCAPE, "sqlite": None}
+_TO_JSON = {name: _json_converter(json_codec.dumps, refused) for name, refused in _JSON_REFUSED.items()}
+_STRICT_JSON = {
+    _TO_JSON[name]: _json_converter(json_codec.dumps_strict, refused)
+    for name, refused in _JSON_REFUSED.items()
+}
 
 
 def _to_date(value: Any) -> Any:
@@ -135,10 +204,14 @@ def _to_time(value: Any) -> Any:
     return MISFIT
 
 
-def _text_converter(precision: int | None) -> Converter:
+def _text_converter(precision: int | None, dialect_name: str) -> Converter:
+    holds = text_holder(dialect_name)
+
     def convert(value: Any) -> Any:
         kind = type(value)
         if kind is str:
+            if not holds(value):
+                return MISFIT
             text = value
         elif kind is dict or kind is list:
             return MISFIT  # keeps its structure in a JSON variant column
@@ -221,6 +294,8 @@ def _decimal_converter(precision: int, scale: int) -> Converter:
             return MISFIT
         if not number.is_finite() or (number and number.adjusted() >= integer_digits):
             return MISFIT
+        if number.is_zero() and number.is_signed():
+            return MISFIT  # no database keeps a decimal's -0
         if kind is str and str(number) != value:
             return MISFIT  # " 5" or "5.": not the canonical form of a number
         exponent = number.as_tuple().exponent
@@ -252,11 +327,11 @@ def converter(
     if data_type is None:
         return _identity
     if data_type == "text":
-        return _text_converter(precision)
+        return _text_converter(precision, dialect_name)
     if data_type == "bigint":
         return _to_bigint
     if data_type == "double":
-        return _to_double
+        return _to_double if dialect_name == "postgresql" else _to_double_unsigned_zero
     if data_type == "bool":
         return _to_bool
     if data_type == "timestamp":
@@ -268,7 +343,7 @@ def converter(
     if data_type == "time":
         return _as_text(_to_time, _time_text) if sqlite else _to_time
     if data_type == "json":
-        return _to_json
+        return _TO_JSON.get(dialect_name, _TO_JSON["postgresql"])
     if data_type == "decimal":
         digits = precision or DEFAULT_DECIMAL[0]
         convert = _decimal_converter(digits, DEFAULT_DECIMAL[1] if scale is None else scale)

@@ -25,6 +25,20 @@ def family(dialect: sa.Dialect) -> str:
     return name
 
 
+# Data columns a table gets at most (fields, then their variant columns); further fields go to the
+# overflow JSON column. Measured so a row of short incompressible texts (the worst case) still fits:
+# PostgreSQL keeps values of up to ~24 bytes inline in its 8160-byte row; InnoDB keeps up to 40 bytes
+# of each TEXT inline in its 8126-byte row and refuses CREATE/ALTER past ~380 TEXT columns; SQLite has
+# no row limit but 2,000 columns, and a merge's "a column differs" test is one expression per column
+# (SQLite's expression depth limit is 1,000).
+MAX_DATA_COLUMNS = {"postgresql": 300, "mysql": 180, "sqlite": 500}
+
+
+def max_data_columns(family_name: str) -> int:
+    """How many data columns a table of this database family gets; the rest go to the overflow."""
+    return MAX_DATA_COLUMNS[family_name]
+
+
 def transactional_ddl(family_name: str) -> bool:
     """Whether DDL can share the batch's transaction; MySQL commits implicitly before and after DDL."""
     return family_name != "mysql"

@@ -18,6 +18,11 @@ from airflow_provider_restsync.sql.types import logical_type, sql_type
 LOADED_AT = "_restsync_loaded_at"
 RUN_ID = "_restsync_run_id"
 BOOKKEEPING = (LOADED_AT, RUN_ID)
+# The JSON column of the fields past a table's width, {field name as in the API: value}; its text
+# variant holds the JSON text where the database's JSON type cannot (NUL or surrogates).
+OVERFLOW = "_restsync_overflow"
+OVERFLOW_TEXT = f"{OVERFLOW}__v_text"
+RESERVED = (*BOOKKEEPING, OVERFLOW, OVERFLOW_TEXT)
 
 # Text key columns on MySQL must be VARCHAR and fit InnoDB's 3072-byte key (4 bytes a character).
 _MYSQL_KEY_CHARS = 760

@@ -36,7 +36,14 @@ from airflow_provider_restsync.sql.dialects import family, transaction, transact
 from airflow_provider_restsync.sql.disposition import WriteDisposition
 from airflow_provider_restsync.sql.hints import ColumnHint
 from airflow_provider_restsync.sql.naming import ColumnNames, NamingConvention
-from airflow_provider_restsync.sql.schema import BOOKKEEPING, LOADED_AT, RUN_ID, ColumnSpec, TableModel
+from airflow_provider_restsync.sql.schema import (
+    BOOKKEEPING,
+    LOADED_AT,
+    RESERVED,
+    RUN_ID,
+    ColumnSpec,
+    TableModel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +135,7 @@ class TableWriter:
         self._preparer = BatchPreparer(
             resource=resource,
             family=self.family,
-            names=ColumnNames(self.convention, reserved=BOOKKEEPING),
+            names=ColumnNames(self.convention, reserved=RESERVED),
             hints=hints,
             primary_key=keys,
             max_nesting=max_table_nesting,
