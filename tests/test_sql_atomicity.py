@@ -31,6 +31,22 @@ def fail(conn: sa.Connection) -> None:
     raise Injected("the task was killed between the upsert and the commit")
 
 
+def refuse_poison(engine: sa.Engine) -> None:
+    """Make table ``t`` refuse rows whose text starts with "poison", as only the database can tell."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER t_refuses_poison BEFORE INSERT ON t WHEN NEW.text LIKE 'poison%' "
+                    "BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+                )
+            )
+        else:
+            conn.execute(
+                sa.text("ALTER TABLE t ADD CONSTRAINT t_refuses_poison CHECK (text NOT LIKE 'poison%')")
+            )
+
+
 def rows(ids: range, text: str) -> list[dict[str, object]]:
     return [{"id": i, "text": f"{text} {i}", "n": i} for i in ids]
 
@@ -65,11 +81,12 @@ def test_merge_failing_before_commit_leaves_table_and_checkpoint_unchanged(engin
 def test_value_rejected_mid_batch_rolls_the_batch_back(engine: sa.Engine, disposition: str) -> None:
     writer = TableWriter(engine, resource="r", table="t", primary_key="id", disposition=disposition)
     writer.write(rows(range(10), "kept"))
+    refuse_poison(engine)
     before = fetch(engine, "t", order_by="id")
     # Rows of 1 kB: by row 2500 the driver has already sent earlier rows (sqlite3 row by row, PyMySQL
     # in ~1 MB statements, psycopg in COPY chunks), so the failure is in the middle of the batch.
     batch = rows(range(10, 3010), "new " + "x" * 1000)
-    batch[2500]["text"] = "lone surrogate \ud800 no driver can encode"
+    batch[2500]["text"] = "poison: the database refuses this row"
     with pytest.raises(LoadError, match="rolled back"):
         writer.write(batch)
     assert fetch(engine, "t", order_by="id") == before
@@ -79,9 +96,10 @@ def test_replace_failing_mid_load_keeps_the_old_table(engine: sa.Engine) -> None
     with TableWriter(engine, resource="r", table="t", disposition="replace") as w:
         w.write(rows(range(5), "old"))
     before = fetch(engine, "t", order_by="id")
-    with pytest.raises(LoadError), TableWriter(engine, resource="r", table="t", disposition="replace") as w:
+    with pytest.raises(Injected), TableWriter(engine, resource="r", table="t", disposition="replace") as w:
         w.write(rows(range(1000), "new"))
-        w.write([{"id": 2000, "text": "\udfff"}])
+        w._before_commit = fail  # the second batch dies before its commit
+        w.write(rows(range(1000, 2000), "new"))
     assert fetch(engine, "t", order_by="id") == before
     assert not table_exists(engine, "t__restsync_new")
 
