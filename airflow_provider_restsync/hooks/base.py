@@ -145,6 +145,10 @@ class _Session(requests.Session):
         self._environment: dict[Any, Any] = {}
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        if verify is None:
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE beat the Session's own verify (a
+            # connection's "verify": false or CA bundle path) unless the request names it: name it.
+            verify = self.verify
         try:
             key = (_origin(str(url)), tuple(sorted((proxies or {}).items())), stream, verify, cert)
             hash(key)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 
-def _basic_token(username: str, password: str) -> str:
+def basic_token(username: str, password: str) -> str:
     """The base64 token of an HTTP basic Authorization header, as requests builds it."""
     return base64.b64encode(f"{username}:{password}".encode("latin-1", "replace")).decode("ascii")
 
@@ -45,7 +45,7 @@ class BasicAuthHook(RestSyncHook):
         # Without a password the user name is the key (some APIs work that way): keep it secret too.
         self._add_secret(password or username)
         # The Authorization header's token decodes to the password: a server echoing it back leaks it.
-        self._add_secret(_basic_token(username, password))
+        self._add_secret(basic_token(username, password))
         self.username = username
         return HTTPBasicAuth(username, password)
 

@@ -14,6 +14,7 @@ from airflow_provider_restsync.auth_styles import OAUTH2
 from airflow_provider_restsync.coerce import as_float
 from airflow_provider_restsync.errors import ApiRequestError, AuthConfigError, ConfigError
 from airflow_provider_restsync.hooks.base import RestSyncHook
+from airflow_provider_restsync.hooks.basic import basic_token
 from airflow_provider_restsync.hooks.extras import as_str_list, is_empty
 
 if TYPE_CHECKING:
@@ -165,6 +166,8 @@ class OAuth2ClientCredentialsHook(RestSyncHook):
             token_auth = _NoAuth()
         else:
             token_auth = HTTPBasicAuth(client_id, client_secret)
+            # The header's token decodes to the client secret: a server echoing it back leaks it.
+            self._add_secret(basic_token(client_id, client_secret))
 
         def fetch_token() -> tuple[str, float | None]:
             return self._fetch_token(token_url, form, token_auth)
