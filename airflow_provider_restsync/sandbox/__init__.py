@@ -43,12 +43,16 @@ time proportional to its size, whatever ``records`` is, and a bigger ``records``
 Aggregates (delivery stats, an inbox's message counts) follow the record count. Timestamps are UTC
 ISO-8601 with ``Z`` and start at 2024-01-01.
 
-Faults (``FaultConfig``, ``--fault-rate``): 429 with ``Retry-After``, 500, 502/504 (HTML bodies, as
-gateways send), 503, ``drop`` (connection closed without a response) and ``slow`` (a late but correct
-answer). Whether a request faults is a hash of the request and how often it was seen, and no request
-faults more than ``max_consecutive`` times in a row, so a client with a retry always gets through.
-An API only gets the kinds its document retries: inbox_testing gets 429, drop and slow only; changing
-gets 429, 500, 503, drop and slow.
+Faults (``FaultConfig``, ``--fault-rate``, ``--fault-kinds``): 429 with ``Retry-After`` in seconds,
+``429-date`` (``Retry-After`` as an HTTP date), 500, 502/504 (HTML bodies, as gateways send), 503,
+``drop`` (connection closed without a response), ``slow`` (a late but correct answer), and the body
+faults of a 200: ``reset`` (the connection reset mid-body), ``truncated`` (JSON cut off, with a
+matching Content-Length) and ``html`` (an HTML error page). By default the first seven are injected;
+``--fault-kinds all`` injects every kind. Whether a request faults is a hash of the request and how
+often it was seen, and no request faults more than ``max_consecutive`` times in a row, so a client with
+a retry always gets through. An API only gets the statuses its document retries: inbox_testing gets
+429, drop and slow only; changing gets 429, 500, 503, drop and slow. ``429-date`` goes wherever 429
+goes; the body faults go to GET requests of every API.
 
 ``latency`` (``--latency``) delays every API request by that many seconds, for tests that stop a sync
 half-way or watch its progress logs.

@@ -13,7 +13,7 @@ from types import FrameType
 from airflow_provider_restsync.sandbox import changing
 from airflow_provider_restsync.sandbox.apis import APIS, sizes_table
 from airflow_provider_restsync.sandbox.auth import SANDBOX_CREDENTIALS
-from airflow_provider_restsync.sandbox.faults import FAULT_KINDS, FaultConfig
+from airflow_provider_restsync.sandbox.faults import DEFAULT_FAULT_KINDS, FAULT_KINDS, FaultConfig
 from airflow_provider_restsync.sandbox.server import SandboxServer
 
 READY = "sandbox ready on"
@@ -31,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
             "",
             "faults: a request faults with probability --fault-rate, decided by a hash of the request and",
             "how often it was seen; one request never faults more than --max-consecutive times in a row.",
-            "Per API only faults its reference document retries are sent (inbox_testing: 429, drop, slow).",
+            "Per API only faults its reference document retries are sent (inbox_testing gets no 5xx).",
+            "Kinds: 429 (Retry-After in seconds), 429-date (Retry-After as an HTTP date), 500, 502, 503,",
+            "504, drop (closed without an answer), slow (answered after --slow-seconds), and three that",
+            "break a 200 answer to a GET: reset (half the body, then a TCP reset), truncated (JSON cut in",
+            "the middle, Content-Length matching) and html (an HTML error page, as a proxy sends).",
+            "The default kinds are the first seven; --fault-kinds all injects every kind.",
             "",
             "changing: a mutable API at /changing/v1/items (bearer token) for incremental-sync tests:",
             "--changing-items records, paged by offset/limit (at most 500) as {data, total}, filtered by",
@@ -58,11 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that fault, 0..1")
     parser.add_argument(
         "--fault-kinds",
-        default=",".join(FAULT_KINDS),
-        help="comma-separated kinds to inject (default: %(default)s)",
+        default=",".join(DEFAULT_FAULT_KINDS),
+        help=f"comma-separated kinds to inject, or 'all' ({','.join(FAULT_KINDS)}) (default: %(default)s)",
     )
     parser.add_argument(
-        "--retry-after", type=float, default=1.0, help="Retry-After of a 429, seconds (sent rounded up)"
+        "--retry-after",
+        type=float,
+        default=1.0,
+        help="Retry-After of a 429, seconds (sent rounded up); a 429-date's date is that far ahead",
     )
     parser.add_argument("--slow-seconds", type=float, default=0.5, help="delay of a 'slow' fault, seconds")
     parser.add_argument("--fault-seed", type=int, default=7, help="seed of the fault decisions")

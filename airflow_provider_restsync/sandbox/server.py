@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -20,9 +22,18 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from airflow_provider_restsync.sandbox import auth, changing
 from airflow_provider_restsync.sandbox.apis import APIS, describe, locate, page_body
-from airflow_provider_restsync.sandbox.faults import FaultConfig, FaultInjector
-from airflow_provider_restsync.sandbox.spec import HttpError, Scope
+from airflow_provider_restsync.sandbox.faults import FaultConfig, FaultInjector, retried_kinds
+from airflow_provider_restsync.sandbox.spec import Api, HttpError, Scope
 from airflow_provider_restsync.sandbox.stats import LoggedRequest, Recorder, SandboxStats
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = termios = None  # type: ignore[assignment]
+
+# Linux's ioctl for the bytes written to a socket and not yet acknowledged by its peer.
+_TIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None) if termios is not None else None
 
 # Query parameters that carry a secret: never logged.
 _SECRET_PARAMS = frozenset(api.auth.name for api in APIS.values() if api.auth.kind == "query")
@@ -38,6 +49,14 @@ _FAULTS: Mapping[str, tuple[int, str, str]] = {
     "503": (503, "service_unavailable", "Service temporarily unavailable"),
     "504": (504, "", "504 Gateway Time-out"),
 }
+# A proxy or CDN in front of an API that answers a maintenance page with status 200.
+_PROXY_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head><body>"
+    b"<h1>We'll be back shortly</h1><p>The service is down for maintenance. Please try again later.</p>"
+    b"</body></html>\n"
+)
+# Body faults that break the API's own 200 answer (``html`` replaces it, as status faults do).
+_BROKEN_ANSWERS = frozenset({"reset", "truncated"})
 
 
 def _redacted_target(path: str, query: Mapping[str, list[str]]) -> str:
@@ -206,7 +225,9 @@ class SandboxServer:
         if response.status is None:
             handler.drop()
         else:
-            handler.reply(response.status, response.payload, response.headers)
+            handler.reply(
+                response.status, response.payload, response.headers, reset_after=response.reset_after
+            )
 
     def _answer(self, exchange: _Exchange) -> _Response:
         handler, path = exchange.handler, exchange.path
@@ -229,13 +250,31 @@ class SandboxServer:
             time.sleep(self.latency)
         # Faults come first, as a gateway or rate limiter in front of a real API sends them.
         kinds = changing.FAULT_KINDS if api is None else api.fault_kinds
-        exchange.fault = self._injector.decide(handler.command, handler.path, kinds)
-        if exchange.fault == "drop":
+        fault = exchange.fault = self._injector.decide(
+            handler.command, handler.path, retried_kinds(kinds, handler.command)
+        )
+        if fault is None:
+            return self._serve(exchange, api, rest)
+        if fault in _BROKEN_ANSWERS:
+            # Only a 200's body is broken; an error answer (a wrong key, say) goes out as it is.
+            exchange.fault = None
+            response = self._serve(exchange, api, rest)
+            if response.status != 200:
+                return response
+            exchange.fault = fault
+            self._recorder.count_fault(fault)
+            return _broken(response, fault)
+        self._recorder.count_fault(fault)
+        if fault == "drop":
             return _Response(None)
-        if exchange.fault == "slow":
+        if fault == "slow":
             time.sleep(self.faults.slow_seconds)
-        elif exchange.fault is not None:
-            return self._fault(exchange.fault)
+            return self._serve(exchange, api, rest)
+        return self._fault(fault)
+
+    def _serve(self, exchange: _Exchange, api: Api | None, rest: str) -> _Response:
+        """The API's own answer: auth checked, the page made (or taken from the cache)."""
+        handler = exchange.handler
         if api is None:
             auth.check(changing.AUTH, self.credentials[changing.NAME], handler.headers, exchange.query)
             return _json(200, changing.page_body(self.changing, "/" + rest, exchange.query))
@@ -248,11 +287,33 @@ class SandboxServer:
         return self._pages.put(key, _json(200, page_body(api, resource, parents, exchange.query, self.scope)))
 
     def _fault(self, kind: str) -> _Response:
-        status, code, message = _FAULTS[kind]
+        if kind == "html":
+            return _Response(200, _PROXY_PAGE, {"Content-Type": "text/html; charset=utf-8"})
+        status, code, message = _FAULTS["429" if kind == "429-date" else kind]
         if not code:
             return _Response(status, _GATEWAY_PAGE.format(message).encode(), {"Content-Type": "text/html"})
-        headers = {"Retry-After": self.faults.retry_after_header} if kind == "429" else {}
+        headers: dict[str, str] = {}
+        if kind == "429":
+            headers["Retry-After"] = self.faults.retry_after_header
+        elif kind == "429-date":
+            headers["Retry-After"] = self.faults.retry_after_date()
         return _json(status, {"error": code, "message": message}, headers)
+
+
+def _broken(response: _Response, kind: str) -> _Response:
+    """``response`` with its body broken as ``kind`` (``reset`` or ``truncated``) says."""
+    cut = _middle(response.payload)
+    if kind == "reset":
+        return dataclasses.replace(response, reset_after=cut)
+    return dataclasses.replace(response, payload=response.payload[:cut])
+
+
+def _middle(payload: bytes) -> int:
+    """About half of ``payload``'s length, on a UTF-8 character boundary, at least 1."""
+    cut = len(payload) // 2
+    while cut > 1 and payload[cut] & 0xC0 == 0x80:  # a continuation byte: the character began earlier
+        cut -= 1
+    return max(cut, 1)
 
 
 class _PageCache:
@@ -278,6 +339,8 @@ class _Response:
     status: int | None  # None: drop the connection without answering
     payload: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Send the headers (Content-Length of the whole payload) and this many bytes, then reset.
+    reset_after: int | None = None
 
 
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> _Response:
@@ -300,7 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def reply(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
+    def reply(
+        self, status: int, payload: bytes, headers: Mapping[str, str], *, reset_after: int | None = None
+    ) -> None:
+        """Answer; with ``reset_after``, send only that many bytes of ``payload`` and reset the connection."""
         try:
             self.send_response(status)
             for name, value in headers.items():
@@ -308,11 +374,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(payload)
+                self.wfile.write(payload if reset_after is None else payload[:reset_after])
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (a timeout during a slow fault, say): nothing left to answer.
             self.close_connection = True
+            return
+        if reset_after is not None:
+            self.reset()
+
+    def reset(self) -> None:
+        """Abort the connection with a TCP reset (close with SO_LINGER 0) once what was sent arrived.
+
+        The socket is detached and its descriptor closed, so the reset is not preceded by the FIN that
+        closing the request normally sends; the server's later shutdown of it is a harmless no-op.
+        """
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            _wait_until_sent(self.connection)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            os.close(self.connection.detach())
 
     def drop(self) -> None:
         """Close the connection without a response, as a crashing upstream or a flaky network does."""
@@ -323,6 +404,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Access logging goes through SandboxServer(request_logger=...), with secrets removed.
         return
+
+
+def _wait_until_sent(sock: socket.socket, timeout: float = 1.0) -> None:
+    """Wait until the peer acknowledged every byte written to ``sock`` (a reset would discard the rest)."""
+    if _TIOCOUTQ is None or fcntl is None:
+        time.sleep(0.05)  # no way to ask: give loopback ample time
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (unsent,) = struct.unpack("i", fcntl.ioctl(sock.fileno(), _TIOCOUTQ, b"\0\0\0\0"))
+        if unsent == 0:
+            return
+        time.sleep(0.001)
 
 
 class _HttpServer(ThreadingHTTPServer):

@@ -46,11 +46,18 @@ class Recorder:
             self._statuses: Counter[int] = Counter()
             self._log: deque[LoggedRequest] = deque(maxlen=LOG_SIZE)
 
+    def count_fault(self, kind: str) -> None:
+        """Count one fault as it is injected.
+
+        A ``slow`` one is counted before its wait, so a client that timed out and retried finds it counted.
+        """
+        with self._lock:
+            self._faults[kind] += 1
+
     def record(self, method: str, path: str, target: str, status: int | None, fault: str | None) -> None:
+        """Log one answered request (its fault was counted by :meth:`count_fault`)."""
         with self._lock:
             self._requests[path] += 1
-            if fault:
-                self._faults[fault] += 1
             if status is not None:
                 self._statuses[status] += 1
             self._log.append(LoggedRequest(method, target, status, fault))
