@@ -97,7 +97,7 @@ class _Binder:
         for refs in self.refs.values():
             self.own[refs.name] = tuple(dict.fromkeys(self._bindings(refs)))
         for name in self.refs:
-            self._parent(name, ())
+            self._parent(name)
         return {name: Lineage(self.parents[name], self.effective[name]) for name in self.refs}
 
     def _bindings(self, refs: References) -> Iterator[Binding]:
@@ -170,17 +170,41 @@ class _Binder:
                 key_path,
             )
 
-    def _parent(self, name: str, visiting: tuple[str, ...]) -> str | None:
+    def _parent(self, name: str) -> None:
+        """Settle ``name``'s parent after those of every resource it references, depth first.
+
+        An explicit stack rather than recursion: a chain of resources declared child first is as deep as
+        it is long.
+        """
         if name in self.parents:
-            return self.parents[name]
-        if name in visiting:
-            cycle = " -> ".join([*visiting[visiting.index(name) :], name])
-            raise ConfigError(
-                f"resources take values from each other in a cycle: {cycle}", self.refs[name].key_path
-            )
-        referenced = list(dict.fromkeys(binding.resource for binding in self.own[name]))
-        for resource in referenced:
-            self._parent(resource, (*visiting, name))
+            return
+        stack = [(name, iter(self._referenced(name)))]
+        visiting = [name]
+        while stack:
+            current, pending = stack[-1]
+            for resource in pending:
+                if resource in self.parents:
+                    continue
+                if resource in visiting:
+                    cycle = " -> ".join([*visiting[visiting.index(resource) :], resource])
+                    raise ConfigError(
+                        f"resources take values from each other in a cycle: {cycle}",
+                        self.refs[resource].key_path,
+                    )
+                stack.append((resource, iter(self._referenced(resource))))
+                visiting.append(resource)
+                break
+            else:
+                stack.pop()
+                visiting.pop()
+                self._settle(current)
+
+    def _referenced(self, name: str) -> list[str]:
+        return list(dict.fromkeys(binding.resource for binding in self.own[name]))
+
+    def _settle(self, name: str) -> None:
+        """``name``'s parent and effective bindings, once every resource it references is settled."""
+        referenced = self._referenced(name)
         parent = None
         for candidate in referenced:
             ancestors = set(self._ancestors(candidate))
@@ -198,7 +222,6 @@ class _Binder:
         inherited = self.effective[parent] if parent else ()
         placeholders = {binding.placeholder for binding in own}
         self.effective[name] = own + tuple(b for b in inherited if b.placeholder not in placeholders)
-        return parent
 
     def _ancestors(self, name: str) -> Iterator[str]:
         parent = self.parents.get(name)

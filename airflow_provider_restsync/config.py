@@ -67,6 +67,8 @@ __all__ = [
 ]
 
 HTTP_METHODS = ("GET", "POST")
+#: How deep a config may nest (a JSON body included); far beyond any API's, well within Python's stack.
+MAX_NESTING = 64
 RESPONSE_ACTIONS = ("ignore",)
 
 _TOP_KEYS = ("client", "resource_defaults", "resources")
@@ -230,9 +232,11 @@ def load_source(raw: Mapping[str, Any] | str | os.PathLike[str]) -> SourceConfig
     config = _read(raw) if isinstance(raw, (str, os.PathLike)) else raw
     if not isinstance(config, Mapping):
         raise ConfigError(f"a source config is a mapping, not {type(config).__name__}")
+    _check_nesting(config)
     _check_keys(config, "", _TOP_KEYS)
-    client = _parse_client(config.get("client") or {}, "client")
-    defaults = _parse_defaults(config.get("resource_defaults") or {}, "resource_defaults", client)
+    # `None` (a key written without a value) is the empty block; `[]`, `0` or `""` are mistakes.
+    client = _parse_client(_or_empty(config.get("client")), "client")
+    defaults = _parse_defaults(_or_empty(config.get("resource_defaults")), "resource_defaults", client)
     entries = config.get("resources")
     if not isinstance(entries, Sequence) or isinstance(entries, (str, bytes)) or not entries:
         raise ConfigError("a source needs a non-empty list of resources", "resources")
@@ -257,6 +261,22 @@ def _read(path: str | os.PathLike[str]) -> Any:
         return json.loads(text) if suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"the config file {file} is not valid {suffix[1:].upper()}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"the config file {file} is nested too deeply to read") from None
+
+
+def _check_nesting(config: Mapping[str, Any]) -> None:
+    """Refuse a config nested deeper than :data:`MAX_NESTING` (or holding itself), before the recursive
+    checks below would exhaust the stack on it."""
+    stack: list[tuple[Any, str, int]] = [(config, "", 0)]
+    while stack:
+        value, key_path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(f"nested more than {MAX_NESTING} levels deep (or holds itself)", key_path)
+        if isinstance(value, Mapping):
+            stack.extend((item, _join(key_path, str(key)), depth + 1) for key, item in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, f"{key_path}[{index}]", depth + 1) for index, item in enumerate(value))
 
 
 # --- small checks ----------------------------------------------------------------------------------
@@ -315,9 +335,14 @@ def _whole(value: Any, key_path: str, minimum: int = 0) -> int:
     return value
 
 
+def _or_empty(value: Any) -> Any:
+    """``value``, or an empty mapping for ``None``: unlike ``value or {}``, a falsy wrong type stays."""
+    return {} if value is None else value
+
+
 def _string_map(value: Any, key_path: str) -> dict[str, str]:
     result: dict[str, str] = {}
-    for key, item in _mapping(value or {}, key_path).items():
+    for key, item in _mapping(_or_empty(value), key_path).items():
         if not isinstance(item, (str, int, float)) or isinstance(item, bool):
             raise ConfigError(
                 f"a header value must be a string, not {type(item).__name__}", _join(key_path, key)
@@ -594,7 +619,8 @@ class _Draft:
 
     def _parse_endpoint(self, endpoint: dict[str, Any], key_path: str, client: ClientConfig) -> None:
         path = parse_template(_string(endpoint["path"], f"{key_path}.path"), f"{key_path}.path")
-        method = _string(endpoint.get("method") or "GET", f"{key_path}.method").upper()
+        method = endpoint.get("method")
+        method = "GET" if method is None else _string(method, f"{key_path}.method").upper()
         if method not in HTTP_METHODS:
             raise ConfigError(f"method must be GET or POST, not {method!r}", f"{key_path}.method")
         incremental = self._parse_params(endpoint.get("params"), f"{key_path}.params")
@@ -659,7 +685,7 @@ class _Draft:
         """Sort the params into literal values, templates and resolve bindings; return the incremental
         a param of type incremental declares (dlt allows one)."""
         incremental: IncrementalSpec | None = None
-        for name, value in _mapping(raw or {}, key_path).items():
+        for name, value in _mapping(_or_empty(raw), key_path).items():
             param_path = f"{key_path}.{name}"
             if isinstance(value, Mapping):
                 kind = value.get("type")

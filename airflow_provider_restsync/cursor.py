@@ -58,13 +58,27 @@ def lagged(value: Any, lag: float, *, towards_past: bool = True) -> Any:
         raise PagingError(f"lag does not apply to the boolean cursor value {value!r}")
     if isinstance(value, (int, float)):
         moved = value + amount
-        return int(moved) if isinstance(value, int) else moved
+        try:
+            return int(moved) if isinstance(value, int) else moved
+        except (OverflowError, ValueError):  # an infinite lag
+            raise PagingError(f"lag {lag!r} cannot move the cursor value {value!r}") from None
     if isinstance(value, str):
+        # A lag reaching past year 1 (or 9999) opens the window at the calendar's end.
         if _is_date(value):
-            return (date.fromisoformat(value) + timedelta(days=amount)).isoformat()
+            try:
+                return (date.fromisoformat(value) + timedelta(days=amount)).isoformat()
+            except OverflowError:
+                return (date.min if amount < 0 else date.max).isoformat()
         moment = _read_datetime(value)
         if moment is not None:
-            return _write_datetime(moment + timedelta(seconds=amount), value)
+            try:
+                return _write_datetime(moment + timedelta(seconds=amount), value)
+            except OverflowError:
+                edge = datetime.min if amount < 0 else datetime.max
+                try:
+                    return _write_datetime(edge.replace(tzinfo=timezone.utc), value)
+                except OverflowError:  # the edge in the value's own offset is off the calendar too
+                    return value
     raise PagingError(f"lag needs a number, a date or a datetime cursor, not {value!r}")
 
 

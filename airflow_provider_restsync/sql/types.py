@@ -54,16 +54,19 @@ def parse_timestamp(text: str) -> datetime | None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is after the last datetime in UTC: not a timestamp
+        return None
 
 
 def _from_parts(match: re.Match[str]) -> datetime | None:
     year, month, day, hour, minute, second, fraction, zulu, sign, tz_hours, tz_minutes = match.groups()
     offset = timezone.utc if zulu else None
-    if sign:
-        minutes = int(tz_hours) * 60 + int(tz_minutes or 0)
-        offset = timezone(timedelta(minutes=-minutes if sign == "-" else minutes))
     try:
+        if sign:
+            minutes = int(tz_hours) * 60 + int(tz_minutes or 0)
+            offset = timezone(timedelta(minutes=-minutes if sign == "-" else minutes))  # under 24 h
         return datetime(
             int(year),
             int(month),
