@@ -40,7 +40,7 @@ _MAX_DETECT_DEPTH = 3
 _PLAIN_KEY = r"[A-Za-z_][A-Za-z0-9_\-]*"
 _PLAIN_PATH = re.compile(rf"^(?:\$\.)?{_PLAIN_KEY}(?:\.{_PLAIN_KEY})*$")
 # JSONPath pieces that can match more than one value; their matches are the records themselves.
-_MULTI_MATCH = re.compile(r"\*|\.\.|\?|:|,")
+_MULTI_MATCH = re.compile(r"\*|\.\.|\?|:|,|\|")
 _MISSING: Any = object()
 
 
@@ -78,15 +78,24 @@ class JsonPath:
         if self.keys is not None:
             value = _lookup(body, self.keys)
             return [] if value is _MISSING else [value]
-        return [match.value for match in self._compiled.find(body)]
+        return [match.value for match in self._matches(body)]
 
     def first(self, body: Any, default: Any = None) -> Any:
         """The first value the path matches, else ``default``."""
         if self.keys is not None:
             value = _lookup(body, self.keys)
             return default if value is _MISSING else value
-        matches = self._compiled.find(body)
+        matches = self._matches(body)
         return matches[0].value if matches else default
+
+    def _matches(self, body: Any) -> list[Any]:
+        try:
+            return list(self._compiled.find(body))
+        except Exception as exc:  # jsonpath-ng's extensions raise TypeError, AssertionError ... on odd bodies
+            raise PagingError(
+                f"JSONPath {self.expression!r} cannot be evaluated on this body "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
 
     def __repr__(self) -> str:
         return f"JsonPath({self.expression!r})"
@@ -108,9 +117,25 @@ def _parse_jsonpath(expression: str) -> Any:
     from jsonpath_ng.ext import parse
 
     try:
-        return parse(expression)
+        compiled = parse(expression)
     except Exception as exc:  # jsonpath-ng raises bare Exception subclasses of its own
         raise ValueError(f"invalid JSONPath {expression!r}: {exc}") from exc
+    if _has_intersection(compiled):
+        raise ValueError(
+            f"invalid JSONPath {expression!r}: '&' (intersection) is not implemented by jsonpath-ng"
+        )
+    return compiled
+
+
+def _has_intersection(node: Any, depth: int = 0) -> bool:
+    from jsonpath_ng.jsonpath import Intersect
+
+    if isinstance(node, Intersect):
+        return True
+    if depth > 100:
+        return False
+    children = (getattr(node, name, None) for name in ("left", "right", "child", "expression"))
+    return any(child is not None and _has_intersection(child, depth + 1) for child in children)
 
 
 class Selector(ABC):
@@ -211,6 +236,8 @@ class JsonPathMatchesSelector(Selector):
 
     def select(self, body: Any, *, resource: str, url: str) -> list[dict[str, Any]]:
         records = self.path.find(body)
+        if records and all(type(match) is list for match in records):
+            records = [record for match in records for record in match]  # `$..items`: the lists' records
         if records and not isinstance(records[0], dict):
             raise self._fail(
                 f"data_selector {self.expression!r} matched {type(records[0]).__name__} values, not objects",

@@ -34,6 +34,9 @@ _TR_REDUCE_ALPHABET = str.maketrans("+-*@|", "x_xal")
 # backtick, which SQLAlchemy's MySQL reflection reads back doubled.
 _TR_DIRECT_CLEANUP = str.maketrans(".\n\r'\"\u25b6\x00`", "________")
 _TR_TAG = bytes.maketrans(b"/+", b"ab")
+# MySQL and MariaDB take identifiers of the Basic Multilingual Plane only ("Invalid utf8mb4 character
+# string" for an emoji in a column name).
+_RE_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 _COLLISION_PROBABILITY = 0.001
 
 # Identifier limits; PostgreSQL counts bytes (NAMEDATALEN - 1), MySQL/MariaDB characters.
@@ -59,13 +62,17 @@ def normalize_identifier(name: str) -> str:
 
 def direct_identifier(name: str) -> str:
     """Return ``name`` as dlt's ``direct`` convention keeps it: trimmed, quotes and dots replaced."""
-    return name.strip().translate(_TR_DIRECT_CLEANUP) or EMPTY_NAME
+    # A lone surrogate (JSON "\\ud800") is no character any driver can send: it becomes "_" too.
+    return _SURROGATE.sub("_", name.strip().translate(_TR_DIRECT_CLEANUP)) or EMPTY_NAME
+
+
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 
 
 def name_tag(identifier: str) -> str:
     """dlt's short hash tag of ``identifier`` (6 characters of lower-case base64)."""
     tag_bytes = int((2 + 1) * math.log2(1 / _COLLISION_PROBABILITY) // 8) + 1
-    digest = hashlib.shake_128(identifier.encode("utf-8")).digest(tag_bytes)
+    digest = hashlib.shake_128(identifier.encode("utf-8", "surrogatepass")).digest(tag_bytes)
     return base64.b64encode(digest).rstrip(b"=").translate(_TR_TAG).lower().decode("ascii")
 
 
@@ -83,19 +90,32 @@ class NamingConvention:
     :param style: ``snake_case`` (dlt's default) or ``direct`` (keep the API's names).
     :param max_length: the database's identifier limit; ``None`` for no limit.
     :param count_bytes: measure length in UTF-8 bytes (PostgreSQL) rather than characters.
+    :param bmp_only: replace characters beyond the Basic Multilingual Plane (MySQL, MariaDB) with ``_``.
     """
 
-    def __init__(self, style: str = "snake_case", max_length: int | None = None, count_bytes: bool = False):
+    def __init__(
+        self,
+        style: str = "snake_case",
+        max_length: int | None = None,
+        count_bytes: bool = False,
+        bmp_only: bool = False,
+    ):
         if style not in STYLES:
             raise ConfigError(f"unknown naming {style!r}; expected one of {', '.join(STYLES)}", "naming")
         self.style = style
         self.max_length = max_length
         self.count_bytes = count_bytes
+        self.bmp_only = bmp_only
 
     @classmethod
     def for_dialect(cls, style: str, dialect_name: str) -> NamingConvention:
         """The convention for one database family (its identifier limit)."""
-        return cls(style, IDENTIFIER_LIMITS.get(dialect_name, 63), count_bytes=dialect_name == "postgresql")
+        return cls(
+            style,
+            IDENTIFIER_LIMITS.get(dialect_name, 63),
+            count_bytes=dialect_name == "postgresql",
+            bmp_only=dialect_name in ("mysql", "mariadb"),
+        )
 
     def _length(self, name: str) -> int:
         return len(name.encode("utf-8")) if self.count_bytes else len(name)
@@ -113,6 +133,8 @@ class NamingConvention:
         return shortened
 
     def _base(self, name: str) -> str:
+        if self.bmp_only:  # snake_case too: it keeps Unicode digits, as dlt does ("𑥐" -> "_𑥐")
+            name = _RE_BEYOND_BMP.sub("_", name)
         return normalize_identifier(name) if self.style == "snake_case" else direct_identifier(name)
 
     def normalize(self, name: str) -> str:
@@ -160,7 +182,7 @@ class ColumnNames:
     def assign(self, fields: Iterable[FieldKey]) -> Mapping[FieldKey, str]:
         """Give every new field a column, deterministically; return the whole mapping."""
         groups: dict[str, list[tuple[tuple[bool, str, str], FieldKey, str]]] = {}
-        for field in fields:
+        for field in dict.fromkeys(fields):  # a field named twice is still one field
             if field in self._by_field:
                 continue
             base = self.convention.normalize_field(field)
