@@ -45,7 +45,7 @@ PAGES = RECORDS // LIMIT  # a full sync's requests: the offset paginator knows t
 PAGES_PER_BATCH = BATCH_SIZE // LIMIT
 TASK_TIMEOUT = 180.0
 RESUMED = "resumed an interrupted sync"
-STATE_TABLES = ("_restsync_state", "_restsync_parent_keys", "_restsync_locks")
+STATE_TABLES = ("_restsync_state", "_restsync_parent_keys", "_restsync_locks", "_restsync_columns")
 COLUMNS = ("id", "name", "status", "version", "updated_at")  # the changing API's records
 
 pytestmark = pytest.mark.airflow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -360,3 +361,31 @@ def test_batches_of_one_shape_reuse_their_compiled_statements(engine: sa.Engine,
         assert len(engine._compiled_cache) == compiled  # type: ignore[attr-defined]
     assert count(engine, "t") == 120
     assert read_checkpoint(engine) == {"page": 11}
+
+
+@pytest.mark.parametrize("disposition", ["merge", "append", "replace"])
+def test_colliding_fields_keep_their_columns_across_runs(database_url: str, disposition: str) -> None:
+    """A field seen alone in one run (``a-b`` -> ``a_b``) keeps that column in a later run that also
+    brings the field whose API name is ``a_b``: the table's recorded map decides, not arrival order."""
+    engine = create_destination_engine(url=database_url)
+    try:
+        options: dict[str, Any] = {
+            "resource": "r",
+            "table": "t",
+            "primary_key": "id",
+            "disposition": disposition,
+        }
+        with TableWriter(engine, **options) as first:
+            first.write([{"id": 1, "a-b": "dash 1"}])
+        with TableWriter(engine, **options) as second:
+            second.write([{"id": 2, "a_b": "underscore 2", "a-b": "dash 2"}])
+        with TableWriter(engine, **options) as third:  # the underscore field's tagged column holds too
+            third.write([{"id": 3, "a_b": "underscore 3"}])
+        rows = {row["id"]: row for row in data(fetch(engine, "t", order_by="id"))}
+        tagged = next(column for column in rows[3] if column.startswith("a_b_"))
+        assert rows[3]["a_b"] is None and rows[3][tagged] == "underscore 3"
+        if disposition != "replace":
+            assert rows[1]["a_b"] == "dash 1" and rows[1][tagged] is None
+            assert rows[2]["a_b"] == "dash 2" and rows[2][tagged] == "underscore 2"
+    finally:
+        engine.dispose()

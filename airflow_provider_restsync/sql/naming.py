@@ -166,7 +166,8 @@ class ColumnNames:
     Names colliding after normalization (``a-b`` and ``a_b``) are settled deterministically: the field
     whose API name already is the normalized name keeps it, otherwise the field sorting first does; the
     others get ``<name>_<tag>`` with a tag hashed from their API name. A field keeps its column for the
-    life of the writer. Comparison is case-insensitive, as MySQL and SQLite compare column names.
+    life of the writer, and across runs through the table's recorded map (:meth:`seed`, see
+    :mod:`.column_map`). Comparison is case-insensitive, as MySQL and SQLite compare column names.
     """
 
     def __init__(self, convention: NamingConvention, reserved: Iterable[str] = ()) -> None:
@@ -174,6 +175,23 @@ class ColumnNames:
         self._by_field: dict[FieldKey, str] = {}
         self._owner: dict[str, object] = {name.casefold(): _RESERVED for name in reserved}
         self._variants: dict[tuple[str, str], str] = {}
+        self._pending: dict[FieldKey, str] = {}
+
+    def seed(self, mapping: Mapping[FieldKey, str]) -> None:
+        """Take the columns fields already own in the table (its recorded map) before any batch."""
+        for field, column in mapping.items():
+            if field not in self._by_field:
+                self._by_field[field] = column
+                self._owner[column.casefold()] = field
+
+    def pending(self) -> dict[FieldKey, str]:
+        """Fields given a column since :meth:`saved` last said they were recorded."""
+        return dict(self._pending)
+
+    def saved(self, fields: Iterable[FieldKey]) -> None:
+        """``fields`` are recorded in the table's map now."""
+        for field in fields:
+            self._pending.pop(field, None)
 
     def get(self, field: FieldKey) -> str | None:
         """The column of ``field``, if it has one yet."""
@@ -195,6 +213,7 @@ class ColumnNames:
                 name = self._unique(base, plain_name(field)) if taken else base
                 self._owner[name.casefold()] = field
                 self._by_field[field] = name
+                self._pending[field] = name
         return self._by_field
 
     def variant(self, column: str, data_type: str) -> str:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from airflow_provider_restsync.errors import ConfigError, LoadError
 from airflow_provider_restsync.sql import dml, schema
 from airflow_provider_restsync.sql.batch import BatchPreparer, PreparedBatch, Record
+from airflow_provider_restsync.sql.column_map import add_to_column_map, column_map_table, read_column_map
 from airflow_provider_restsync.sql.convert import sqlite_timestamp
 from airflow_provider_restsync.sql.ddl import DropTemporaryTable
 from airflow_provider_restsync.sql.destination import attach_sqlite_schema
@@ -44,6 +45,7 @@ from airflow_provider_restsync.sql.schema import (
     ColumnSpec,
     TableModel,
 )
+from airflow_provider_restsync.sql.state import ensure_tables
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,8 @@ class TableWriter:
         self._model: TableModel | None = None  # the table batches go to (replace: the staging table)
         self._target: TableModel | None = None  # replace: the table finish() replaces
         self._staging_ready = False
+        self._column_map_read = False
+        self._column_map_ready = False
         self._closed = False
         self._totals = BatchResult()
         self._tables: dict[tuple[Any, ...], sa.Table] = {}
@@ -176,6 +180,10 @@ class TableWriter:
         try:
             model = self._current_model()
             batch = self._preparer.prepare(records, model, dedup=self._keyed, strict=strict)
+            named = self._preparer.names.pending()
+            if named and not self._column_map_ready:
+                ensure_tables(self.engine, self.schema, column_map_table)
+                self._column_map_ready = True
             if batch.rows and not transactional_ddl(self.family):
                 with self.engine.begin() as conn:
                     model = self._evolve(conn, batch, model)
@@ -184,6 +192,7 @@ class TableWriter:
                 if batch.rows and transactional_ddl(self.family):
                     model = self._evolve(conn, batch, model)
                 result = self._load(conn, batch, model)
+                add_to_column_map(conn, self.schema, self.table, named.items())
                 if in_transaction is not None:
                     in_transaction(conn)
                 if self._before_commit is not None:
@@ -195,6 +204,7 @@ class TableWriter:
             self._model = None
             raise
         self._model = model
+        self._preparer.names.saved(named)
         if batch.rows and self.disposition == "replace":
             self._staging_ready = True
         self._add_to_totals(result)
@@ -263,6 +273,9 @@ class TableWriter:
     def _current_model(self) -> TableModel:
         if self._model is None:
             with self.engine.connect() as conn:
+                if not self._column_map_read:  # before the first batch names any field
+                    self._preparer.names.seed(read_column_map(conn, self.schema, self.table))
+                    self._column_map_read = True
                 target = schema.reflect(conn, self.table, self.schema, self.family)
                 if self.disposition != "replace":
                     self._model = target
