@@ -497,12 +497,7 @@ class _Pager:
                         reason=response.reason,
                     )
                 body, strict = self._body(plan, response, url)
-                try:
-                    records = [] if body is None else plan.selector.select(body, resource=plan.name, url=url)
-                except PagingError as exc:
-                    if str(exc).startswith("resource "):
-                        raise
-                    raise PagingError(f"resource {plan.name!r}, {url}: {exc}") from None
+                records = [] if body is None else plan.selector.select(body, resource=plan.name, url=url)
                 try:
                     paginator.update_state(response, records, body=body)
                 except PagingError as exc:

@@ -155,6 +155,12 @@ class Selector(ABC):
             f"resource {resource!r}: {problem} in the response of {url}; {describe_body(body)}"
         )
 
+    def _find(self, path: JsonPath, body: Any, *, resource: str, url: str) -> list[Any]:
+        try:
+            return path.find(body)
+        except PagingError as exc:  # a JSONPath extension that cannot be evaluated on this body
+            raise self._fail(str(exc), body, resource=resource, url=url) from None
+
     def _records(self, value: Any, body: Any, *, resource: str, url: str) -> list[dict[str, Any]]:
         if isinstance(value, list):
             # Checking the first item only keeps this O(1) per page; a JSON list is rarely mixed.
@@ -219,7 +225,7 @@ class JsonPathSelector(Selector):
         self.path = path
 
     def select(self, body: Any, *, resource: str, url: str) -> list[dict[str, Any]]:
-        values = self.path.find(body)
+        values = self._find(self.path, body, resource=resource, url=url)
         if not values:
             raise self._fail(
                 f"data_selector {self.expression!r} matched nothing", body, resource=resource, url=url
@@ -235,7 +241,7 @@ class JsonPathMatchesSelector(Selector):
         self.path = path
 
     def select(self, body: Any, *, resource: str, url: str) -> list[dict[str, Any]]:
-        records = self.path.find(body)
+        records = self._find(self.path, body, resource=resource, url=url)
         if records and all(type(match) is list for match in records):
             records = [record for match in records for record in match]  # `$..items`: the lists' records
         if records and not isinstance(records[0], dict):

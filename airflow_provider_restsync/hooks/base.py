@@ -36,6 +36,7 @@ from airflow_provider_restsync.hooks.retry import (
     RetryEvent,
     RetryOverrides,
     RetryPolicy,
+    backoff_seconds,
     cause_of,
     failed_attempts,
     is_broken_body,
@@ -131,6 +132,28 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 def _shown_origin(origin: tuple[str, str, int | None]) -> str:
     scheme, host, port = origin
     return f"{scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS.get(scheme) else "")
+
+
+def _unusable_body(
+    response: requests.Response, accept: Callable[[requests.Response], Any] | None
+) -> tuple[str, Exception] | None:
+    """Read ``response``'s body; why it is unusable (it broke off, or ``accept`` refused it), or None.
+
+    What ``accept`` returns is kept on the response (:func:`~.retry.accepted_body`).
+    """
+    try:
+        response.content  # noqa: B018 (reads the body)
+    except requests.RequestException as exc:
+        if not is_broken_body(exc):
+            raise
+        response.close()
+        return BODY_BROKEN, exc
+    if accept is not None and response.status_code < 400:
+        try:
+            setattr(response, ACCEPTED, accept(response))
+        except ValueError as exc:
+            return BODY_REFUSED, exc
+    return None
 
 
 class _Session(requests.Session):
@@ -279,7 +302,6 @@ class RestSyncHook(BaseHook):
         self._headers: dict[str, str] = {}
         self._verify: bool | str = True
         self._auth: AuthBase | None = None
-        self._retries_here = threading.local()  # retries of the request this thread is sending
         self._secret_values: set[str] = set()
         self._secret_params: set[str] = set()
         self._sessions: dict[RetryPolicy, requests.Session] = {}
@@ -460,56 +482,41 @@ class RestSyncHook(BaseHook):
         full_url = self.url_for(url)
         failure: ApiRequestError | None = None
         retries = 0
-        retried_bodies = 0  # retries of answers whose body broke off or was refused by ``accept``
-        self._retries_here.count = 0
+        earlier = 0  # retries before the current send: of answers whose body was unusable
         try:
             while True:
-                broken: str | None = None
-                error: Exception | None = None
-                try:
-                    response = session.request(
-                        method,
-                        full_url,
-                        params=params,
-                        json=json,
-                        data=data,
-                        headers=dict(headers) if headers else None,
-                        auth=auth,
-                        timeout=policy.timeout,
-                    )
-                    retries = retried_bodies + retries_of(response)
-                    if accept is not None and response.status_code < 400:
-                        try:
-                            setattr(response, ACCEPTED, accept(response))
-                        except ValueError as exc:
-                            broken, error = BODY_REFUSED, exc
-                except requests.RequestException as exc:
-                    if not is_broken_body(exc):
-                        raise
-                    # The answer's retries before its body broke are on no exception: count them here.
-                    retries = self._retries_here.count
-                    broken, error = BODY_BROKEN, exc
-                if broken is None or method not in RETRY_METHODS or retries >= policy.max_retries:
-                    if broken == BODY_BROKEN and error is not None:
-                        raise error
+                # stream=True: the body is read here, so a body that breaks off still has its response
+                # (and urllib3's record of the retries before it).
+                response = session.request(
+                    method,
+                    full_url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=dict(headers) if headers else None,
+                    auth=auth,
+                    timeout=policy.timeout,
+                    stream=True,
+                )
+                retries = earlier + retries_of(response)
+                unusable = _unusable_body(response, accept)
+                if unusable is None:
                     break
-                retried_bodies = retries = retries + 1
+                cause, error = unusable
+                if method not in RETRY_METHODS or retries >= policy.max_retries:
+                    if cause == BODY_BROKEN and isinstance(error, requests.RequestException):
+                        failure = self._network_failure(method, full_url, params, error, policy, retries + 1)
+                    break
+                earlier = retries = retries + 1
                 shown = self._shown_url(full_url, params)
-                self._retry_body(policy, method, shown, broken, error or ValueError(broken), retries)
+                self._retry_body(policy, method, shown, cause, error, retries)
         except RetryAfterTooLongError as exc:
-            retries = retried_bodies + max(exc.attempts - 1, 0)
+            retries = earlier + max(exc.attempts - 1, 0)
             failure = messages.retry_after_error(method, self._shown_url(full_url, params), exc)
         except requests.RequestException as exc:
-            attempts = retried_bodies + failed_attempts(exc)
+            attempts = earlier + failed_attempts(exc)
             retries = attempts - 1
-            failure = messages.network_error(
-                method,
-                self._shown_url(full_url, params),
-                exc,
-                policy=policy,
-                attempts=attempts,
-                redact=self.redact,
-            )
+            failure = self._network_failure(method, full_url, params, exc, policy, attempts)
         finally:
             if counted:
                 self.stats.record(retries)
@@ -519,13 +526,24 @@ class RestSyncHook(BaseHook):
             raise failure
         return response
 
+    def _network_failure(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        exc: requests.RequestException,
+        policy: RetryPolicy,
+        attempts: int,
+    ) -> ApiRequestError:
+        return messages.network_error(
+            method, self._shown_url(url, params), exc, policy=policy, attempts=attempts, redact=self.redact
+        )
+
     def _retry_body(
         self, policy: RetryPolicy, method: str, url: str, cause: str, error: Exception, number: int
     ) -> None:
         """Wait as the policy's backoff says before sending again a request whose body was unusable."""
-        wait = (
-            min(policy.backoff_max, policy.backoff_factor * 2 ** (number - 1)) if policy.backoff_factor else 0
-        )
+        wait = backoff_seconds(policy.backoff_factor, policy.backoff_max, number)
         self._on_retry(
             RetryEvent(
                 method=method,
@@ -584,7 +602,6 @@ class RestSyncHook(BaseHook):
 
     def _on_retry(self, event: RetryEvent) -> None:
         self.stats.count_cause(cause_of(event))
-        self._retries_here.count = getattr(self._retries_here, "count", 0) + 1
         if event.status is not None:
             cause = f"HTTP {event.status} {event.reason or ''}".rstrip()
         elif event.cause is not None:

@@ -310,6 +310,14 @@ def _number(value: Any, key_path: str, *, positive: bool) -> float | None:
     return float(value)
 
 
+def backoff_seconds(factor: float, longest: float, number: int) -> float:
+    """The wait before the ``number``-th retry in a row: ``factor * 2 ** (number - 1)``, at most
+    ``longest`` (dlt's backoff); none before the first attempt."""
+    if number <= 0:
+        return 0.0
+    return float(max(0.0, min(longest, factor * 2 ** (number - 1))))
+
+
 class RestSyncRetry(Retry):
     """urllib3's ``Retry`` with this provider's rules.
 
@@ -368,9 +376,7 @@ class RestSyncRetry(Retry):
             if entry.redirect_location is not None:
                 break
             consecutive += 1
-        if consecutive == 0:
-            return 0.0
-        return float(max(0.0, min(self.backoff_max, self.backoff_factor * 2 ** (consecutive - 1))))
+        return backoff_seconds(self.backoff_factor, self.backoff_max, consecutive)
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         value = response.headers.get("Retry-After")

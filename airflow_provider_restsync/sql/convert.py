@@ -51,10 +51,7 @@ def text_holder(dialect_name: str) -> Callable[[str], bool]:
 
 def holds_texts(values: list[Any], dialect_name: str) -> bool:
     """Whether a text column of this database holds every one of ``values`` (strings) as it is."""
-    joined = "".join(values)  # one scan for the batch's column, not one per value
-    if dialect_name == "postgresql" and "\x00" in joined:
-        return False
-    return not json_codec.has_surrogate(joined)
+    return text_holder(dialect_name)("".join(values))  # one scan for the batch's column, not one per value
 
 
 def json_text(value: Any) -> str:
@@ -128,9 +125,7 @@ def _to_double_unsigned_zero(value: Any) -> Any:
     """SQLite's REAL (an integral float is stored as an integer) and MySQL's DOUBLE keep ``-0.0`` as
     ``0``: there it is a misfit."""
     number = _to_double(value)
-    if number == 0 and number is not MISFIT and math.copysign(1.0, number) < 0:
-        return MISFIT
-    return number
+    return MISFIT if number is not MISFIT and _negative_zero(number) else number
 
 
 def _to_bool(value: Any) -> Any:
