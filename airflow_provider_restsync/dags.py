@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Param
+from airflow.sdk import DAG, Param
 
+from airflow_provider_restsync.assets import table_asset
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig, load_source
 from airflow_provider_restsync.errors import ConfigError
 from airflow_provider_restsync.operators.rest_to_sql import RestToSqlOperator
@@ -110,13 +111,6 @@ def rest_sync_dag(
             if resource.parent and resource.parent in tasks:
                 tasks[resource.parent] >> tasks[resource.name]
     return dag
-
-
-def table_asset(table: str, destination_conn_id: str | None, schema: str | None) -> Asset:
-    """The Asset a task's table stands for, so downstream DAGs can be scheduled on it."""
-    where = destination_conn_id or "embedded"
-    path = f"{schema}/{table}" if schema else table
-    return Asset(name=f"restsync.{where}.{path.replace('/', '.')}", uri=f"restsync://{where}/{path}")
 
 
 def _check_task_ids(source: SourceConfig) -> None:

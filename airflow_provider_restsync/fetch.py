@@ -55,6 +55,10 @@ class Page:
     :param last: no page follows in this request sequence.
     :param strict: the records hold strict JSON only (no NaN or Infinity, no integer beyond 64 bits), so
         orjson writes them out and reads them back unchanged (:mod:`.fetch_process` relies on it).
+    :param progress: how far the request sequence has come after this page, (done, of) in the
+        paginator's units, when the API reports a total (:meth:`BasePaginator.progress`).
+    :param sequence: which request sequence of the sync the page belongs to, counted from 1 in the order
+        of the parent records (those a resumed sync skips included); 0 when nobody counted.
     """
 
     resource: str
@@ -66,6 +70,8 @@ class Page:
     position: dict[str, Any] | None = None
     last: bool = False
     strict: bool = True
+    progress: tuple[int, int] | None = None
+    sequence: int = 0
 
 
 class ApiClient(Protocol):
@@ -513,7 +519,16 @@ class _Pager:
                 position = None if last else paginator.position()
                 del body, response
                 yield Page(
-                    plan.name, number, url, records, parent, context, position, last, strict and extra_strict
+                    plan.name,
+                    number,
+                    url,
+                    records,
+                    parent,
+                    context,
+                    position,
+                    last,
+                    strict and extra_strict,
+                    paginator.progress(),
                 )
                 if last:
                     return

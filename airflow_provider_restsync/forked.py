@@ -44,6 +44,7 @@ C = TypeVar("C")
 
 _HEADER = struct.Struct("!cI")
 _ITEM, _LOG, _MASK, _ERROR, _DONE, _FEED, _FEED_END = b"I", b"L", b"M", b"E", b"D", b"F", b"X"
+_REPORT = b"R"
 _PIPE_BYTES = 1 << 20
 _KILL_WAIT_SECONDS = 10.0
 
@@ -111,6 +112,9 @@ class Forked(Generic[T]):
     :param feed: items this process sends the child while it runs (a thread reads them; pickled). The
         child reads them as ``produce`` asks; a failure here ends the child and is raised here.
     :param name: names the child in log lines and the reading thread.
+    :param report: what the child says last, after its items, whether it ends or fails: ``(make,
+        take)``, ``make()`` in the child gives the bytes that ``take(data)`` gets here (counters the
+        items carry too, which a failure before the first item would otherwise lose).
 
     The child is forked by :meth:`start` (or the first iteration). :meth:`close` kills it if it still
     runs and reaps it. Iterate once, from one thread.
@@ -124,8 +128,10 @@ class Forked(Generic[T]):
         unpack: Callable[[bytes], T],
         feed: Iterable[Any] | None = None,
         name: str = "restsync-fetch",
+        report: tuple[Callable[[], bytes], Callable[[bytes], None]] | None = None,
     ) -> None:
         self._produce = produce
+        self._report = report
         self._pack = pack
         self._unpack = unpack
         self._feed = feed
@@ -179,6 +185,9 @@ class Forked(Generic[T]):
                 _emit(pickle.loads(payload))
             elif kind == _MASK:
                 masking.mask_with_airflow(payload.decode())
+            elif kind == _REPORT:
+                if self._report is not None:
+                    self._report[1](payload)
             elif kind == _ERROR:
                 self._raise_error(payload)
             elif kind == _DONE:
@@ -263,6 +272,10 @@ class Forked(Generic[T]):
 
     # --- the child -----------------------------------------------------------------------------
 
+    def _send_report(self, writer: _Writer) -> None:
+        if self._report is not None:
+            writer.send(_REPORT, self._report[0]())
+
     def _child(self, data_fd: int, feed_fd: int) -> None:
         code = 1
         try:
@@ -278,8 +291,10 @@ class Forked(Generic[T]):
             except BrokenPipeError:
                 raise
             except BaseException as exc:
+                self._send_report(writer)
                 writer.send(_ERROR, _pickled_error(exc))
             else:
+                self._send_report(writer)
                 writer.send(_DONE)
             code = 0
         except BaseException:  # the parent is gone, or the pipe is: nothing to tell anyone

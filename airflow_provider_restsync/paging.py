@@ -87,6 +87,11 @@ class BasePaginator(ABC):
         rewrite ``request`` (already prepared by ``init_request``) for that page."""
         raise PagingError(f"{type(self).__name__} cannot resume from a checkpoint")
 
+    def progress(self) -> tuple[int, int] | None:
+        """How far the request sequence has come, as (done, of) in the paginator's own units (records for
+        an offset, pages for a page number), when the API reports its total; None when it does not."""
+        return None
+
     def upcoming(self, request: PageRequest, count: int) -> list[PageRequest]:
         """Up to ``count`` requests of the pages after ``request`` (the next one, already rewritten by
         ``update_request``), when the paginator knows them before their responses come: so they can be
@@ -191,6 +196,13 @@ class RangePaginator(BasePaginator):
         self._has_next_page = True
         self._end = None
         self.update_request(request)
+
+    def progress(self) -> tuple[int, int] | None:
+        if self._end is None:
+            return None
+        of = max(self._end - self.initial_value, 0)
+        done = of if not self._has_next_page else min(max(self.current_value - self.initial_value, 0), of)
+        return done, of
 
     def upcoming(self, request: PageRequest, count: int) -> list[PageRequest]:
         """The pages after ``request`` up to the total the last response gave; none without one (or

@@ -14,7 +14,13 @@ DEFAULT_CONCURRENCY = 4
 
 @dataclass
 class SyncSummary:
-    """What one task did; small enough for XCom (never records)."""
+    """What one task did; small enough for XCom (never records).
+
+    ``fetched`` counts the records the API sent, ``records`` those written (the fetched ones less those
+    the incremental window ``filtered``); ``inserted + updated + unchanged`` are the rows they made.
+    ``columns_added`` counts the table's new columns, ``variant_columns`` those of them that hold values
+    of another type than their field's column.
+    """
 
     resource: str
     table: str
@@ -24,6 +30,9 @@ class SyncSummary:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    fetched: int = 0
+    columns_added: int = 0
+    variant_columns: int = 0
     requests: int = 0
     retries: int = 0
     #: retries by cause: the HTTP status ("429"), "timeout", "connection", "incomplete body", "not JSON".

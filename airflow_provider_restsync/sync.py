@@ -27,14 +27,21 @@ import sqlalchemy as sa
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig
 from airflow_provider_restsync.cursor import CursorWindow, open_window, restore_window, window_state
 from airflow_provider_restsync.fetch import ApiClient, Context, Fetcher, Page, fields_needed
-from airflow_provider_restsync.fetch_process import Sequenced, page_packer, page_unpacker, stats_of
+from airflow_provider_restsync.fetch_process import (
+    Sequenced,
+    counts_reporter,
+    page_packer,
+    page_unpacker,
+    stats_of,
+)
 from airflow_provider_restsync.forked import Forked, can_fork
 from airflow_provider_restsync.prefetch import prefetched
+from airflow_provider_restsync.progress import ProgressTicker, SyncProgress
 from airflow_provider_restsync.runs import DEFAULT_BATCH_SIZE, RunInfo, SyncSummary
 from airflow_provider_restsync.sql import state as run_state
 from airflow_provider_restsync.sql.lock import ResourceLock
 from airflow_provider_restsync.sql.state import ROOT, StateKey, partition_id, window_scope
-from airflow_provider_restsync.sql.write import TableWriter
+from airflow_provider_restsync.sql.write import BatchResult, TableWriter
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +77,8 @@ class ResourceSync:
     :param concurrency: page requests in flight at once where the paginator knows the pages ahead.
     :param fetch_process: fetch in a forked process of its own (where the platform forks), so fetching
         and loading run on two cores; else in a thread of this process.
-    :param on_batch: called with the summary after each committed batch (progress logs).
+    :param on_batch: called with the summary after each committed batch.
+    :param progress_interval: seconds between progress lines in the log (:mod:`.progress`); None: none.
     """
 
     def __init__(
@@ -90,6 +98,7 @@ class ResourceSync:
         fetch_process: bool = False,
         summary: SyncSummary | None = None,
         on_batch: Callable[[SyncSummary], None] | None = None,
+        progress_interval: float | None = None,
     ) -> None:
         self.source = source
         self.resource = resource
@@ -101,6 +110,7 @@ class ResourceSync:
         self.batch_size = batch_size
         self.lock_wait = lock_wait
         self.on_batch = on_batch
+        self.progress_interval = progress_interval
         self.client = client
         self.fetch_process = fetch_process and can_fork()
         self.summary = summary or SyncSummary(resource.name, writer.table, writer.disposition)
@@ -176,23 +186,51 @@ class ResourceSync:
                     sync_id=self.sync_id,
                 )
         buffer = _Buffer()
+        stats = stats_of(self.client)
+        self.progress = SyncProgress(
+            self.resource.name,
+            retries=(lambda: stats.retries) if stats is not None else (lambda: 0),
+            committed=lambda: self.summary.records,
+            resumed=self.summary.resumed,
+        )
         contexts = self._context_source()
+        ticker = ProgressTicker(self.progress, self.progress_interval) if self.progress_interval else None
+        try:
+            self._run_pages(stored, contexts, buffer, stats, ticker)
+            self._flush(buffer, final=True)
+        finally:
+            if ticker is not None:
+                ticker.stop()
+        self.summary.cursor = (self.header.get("cursor") or {}).get("last_value")
+
+    def _run_pages(
+        self,
+        stored: Mapping[str, Mapping[str, Any]],
+        contexts: Iterator[Context] | None,
+        buffer: _Buffer,
+        stats: Any,
+        ticker: ProgressTicker | None,
+    ) -> None:
+        """Take every page still to load into batches, committing each batch once it is full; the
+        progress lines start once the fetch process is forked (a fork copies no thread)."""
         fetch: Forked[Sequenced] | None = None
         if self.fetch_process:
             # The pages come from a forked process (fetching on a core of its own); the parent contexts
             # this task reads from the database are fed to it.
-            stats = stats_of(self.client)
             fetch = Forked(
                 lambda feed: self._fetched_pages(stored, feed),
                 pack=page_packer(stats),
                 unpack=page_unpacker(stats),
                 feed=contexts,
                 name=f"restsync-fetch-{self.resource.name}",
+                report=counts_reporter(stats),
             )
             fetch.start()
             produced: Iterator[Sequenced] | Forked[Sequenced] = fetch
         else:
             produced = self._pages(stored, contexts)
+        if ticker is not None:
+            ticker.start()
         # Pages are read in a thread of their own while this one converts and commits batches; at most
         # about one batch of records waits between the two.
         pages = prefetched(
@@ -212,8 +250,6 @@ class ResourceSync:
                 fetch.close()
             pages.close()
             self.fetcher.close()
-        self._flush(buffer, final=True)
-        self.summary.cursor = (self.header.get("cursor") or {}).get("last_value")
 
     def _fetched_pages(
         self, stored: Mapping[str, Mapping[str, Any]], fed: Iterator[Context] | None
@@ -231,7 +267,8 @@ class ResourceSync:
 
         :param contexts: the parent contexts; None: the fetcher lists them (one empty context for a root).
         """
-        for context in contexts if contexts is not None else self.fetcher.contexts():
+        listed = contexts if contexts is not None else self.fetcher.contexts()
+        for sequence, context in enumerate(listed, 1):
             partition = self._partition(context, stored)
             if partition.state.get("sync_id") == self.sync_id:
                 if partition.state.get("done"):
@@ -241,11 +278,14 @@ class ResourceSync:
                 position = None
             new = True
             for page in self.fetcher.walk(context, position=position, window=partition.window):
+                page.sequence = sequence
                 yield new, page
                 new = False
 
     def _take(self, partition: _Partition, page: Page, buffer: _Buffer) -> None:
         """Add one page to the batch, which is committed once it is full."""
+        self.progress.took(page)
+        self.summary.fetched += len(page.records)
         kept = page.records
         if partition.window is not None:
             kept = [record for record in page.records if partition.window.keeps(record)]
@@ -294,6 +334,7 @@ class ResourceSync:
         if parent is None:
             self.summary.parents_from = ""
             return None
+        self.progress.child_of_parents(None)
         parent_scope = self._scope(self.source.resource(parent))
         completed = [
             state.get("completed_sync")
@@ -304,8 +345,16 @@ class ResourceSync:
         for done in completed:
             if done and done.get("run_id") == self.run.run_id:
                 self.summary.parents_from = f"the {parent!r} records its task committed in this run"
+                with self.engine.connect() as conn:
+                    total = run_state.count_parent_keys(
+                        conn, self.schema, source=self.key.source, resource=parent, sync_id=done["id"]
+                    )
+                self.progress.child_of_parents(total)
                 log.info(
-                    "Resource %r: taking the parents from %s", self.resource.name, self.summary.parents_from
+                    "Resource %r: taking the %d parents from %s",
+                    self.resource.name,
+                    total,
+                    self.summary.parents_from,
                 )
                 return run_state.read_parent_keys(
                     self.engine, self.schema, source=self.key.source, resource=parent, sync_id=done["id"]
@@ -374,8 +423,7 @@ class ResourceSync:
             self._replace_states.update(states)
         if records or keys or not replace or final:
             result = self.writer.write(records, in_transaction=in_batch, strict=strict)
-            self._count(result.inserted, result.updated, len(records), pages)
-            self.summary.unchanged += result.unchanged
+            self._count(result, len(records), pages)
         if final:
             if replace:
                 reset = {**self._replace_states, self.scope: dict(self.header)}
@@ -385,6 +433,8 @@ class ResourceSync:
                 if finished is not None:
                     self.summary.inserted = finished.inserted
                     self.summary.updated = 0
+                    self.summary.columns_added = len(finished.new_columns)
+                    self.summary.variant_columns = len(finished.new_variant_columns)
             else:
                 self.writer.finish()
         else:
@@ -423,12 +473,15 @@ class ResourceSync:
             rows = {pid: state for pid, state in rows.items() if pid == self.scope}
         run_state.write_states(conn, self.schema, self.key, rows, run_id=self.run.run_id)
 
-    def _count(self, inserted: int, updated: int, records: int, pages: int) -> None:
+    def _count(self, result: BatchResult, records: int, pages: int) -> None:
         summary = self.summary
         summary.records += records
         summary.pages += pages
-        summary.inserted += inserted
-        summary.updated += updated
+        summary.inserted += result.inserted
+        summary.updated += result.updated
+        summary.unchanged += result.unchanged
+        summary.columns_added += len(result.new_columns)
+        summary.variant_columns += len(result.new_variant_columns)
 
     def _scope(self, resource: ResourceConfig) -> str:
         spec = resource.endpoint.incremental

@@ -2,11 +2,14 @@
 
 Run by ``make demo``: migrates the repo-local Airflow metadata database, starts the sandbox API, creates
 the five API connections from environment variables, runs every example DAG with ``airflow dags test``,
-prints what landed (DAG, task, table, rows) and stops the sandbox. Exits non-zero if anything failed.
+stops the sandbox and prints a report per DAG: each task's table, the rows it holds, what the run
+fetched, inserted, updated and left unchanged (the task's XCom summary), and how long it took. Exits
+non-zero if anything failed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -40,45 +43,83 @@ def main() -> int:
         step("sandbox API", f"{sandbox.url} ({records} records per main resource)")
         os.environ.update(sandbox_environment({api: sandbox.base_url(api) for api in EXAMPLE_DAGS}))
         failed = []
+        took = {}
         for dag_id in EXAMPLE_DAGS:
             step("airflow dags test", dag_id)
             started = time.monotonic()
             code = run([airflow, "dags", "test", dag_id], quiet=True, check=False)
+            took[dag_id] = time.monotonic() - started
             status = "ok" if code == 0 else f"FAILED (exit {code})"
-            print(f"    {status} in {time.monotonic() - started:.1f} s")
+            print(f"    {status} in {took[dag_id]:.1f} s")
             if code != 0:
                 failed.append(dag_id)
-    print_tables(airflow_home)
+    print_report(airflow_home, took)
     if failed:
         print(f"\nFailed DAGs: {', '.join(failed)}; logs: {airflow_home / 'logs'}", file=sys.stderr)
         return 1
     return 0
 
 
-def print_tables(airflow_home: Path) -> None:
-    """The demo's result: every example DAG's task, its table and how many rows it holds."""
+def print_report(airflow_home: Path, took: dict[str, float]) -> None:
+    """The demo's result, per example DAG: each task's table and rows, and what its last run did."""
     engine = create_destination_engine(airflow_home=str(airflow_home))
-    rows = []
     for dag_id in EXAMPLE_DAGS:
         # Each example DAG writes into its own schema: on SQLite, an attached database file.
         attach_sqlite_schema(engine, dag_id)
+    header = ("task", "table", "rows", "fetched", "inserted", "updated", "unchanged", "seconds")
+    print(f"\nWhat landed in {engine.url.database} (schemas attached beside it):")
     with engine.connect() as conn:
         inspector = sa.inspect(conn)
         for dag_id in EXAMPLE_DAGS:
             tables = set(inspector.get_table_names(schema=dag_id))
+            summaries = last_run_summaries(dag_id)
+            rows = []
             for resource in load_source(REPO / "dags" / f"{dag_id}.yaml").selected_resources():
                 table = resource.table_name
                 count = "missing"
                 if table in tables:
                     query = sa.select(sa.func.count()).select_from(sa.table(table, schema=dag_id))
-                    count = str(conn.execute(query).scalar_one())
-                rows.append((dag_id, resource.name, f"{dag_id}.{table}", count))
+                    count = f"{conn.execute(query).scalar_one():,}"
+                done = summaries.get(resource.name)
+                numbers = (
+                    [f"{done[key]:,}" for key in ("fetched", "inserted", "updated", "unchanged")]
+                    + [f"{done['seconds']:.1f}"]
+                    if done
+                    else ["-"] * 5
+                )
+                rows.append((resource.name, f"{dag_id}.{table}", count, *numbers))
+            print(f"\n  {dag_id}: {len(rows)} tasks in {took.get(dag_id, 0.0):.1f} s")
+            print_table(header, rows)
     engine.dispose()
-    header = ("DAG", "task", "table", "rows")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
-    print(f"\nWhat landed in {engine.url.database} (schemas attached beside it):\n")
+
+
+def last_run_summaries(dag_id: str) -> dict[str, dict]:
+    """The XCom summary of each task of the DAG's latest run, by task id (empty if it never ran)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        latest = session.scalars(
+            sa.select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
+        ).first()
+        if latest is None:
+            return {}
+        found = session.scalars(XComModel.get_many(run_id=latest.run_id, key="return_value", dag_ids=dag_id))
+        return {
+            row.task_id: json.loads(row.value) if isinstance(row.value, str) else row.value for row in found
+        }
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Text columns left-aligned, numbers right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  " + "  ".join(str(value).ljust(width) for value, width in zip(row, widths, strict=True)))
+        cells = [
+            str(value).ljust(width) if index < 2 else str(value).rjust(width)
+            for index, (value, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("    " + "  ".join(cells))
 
 
 def step(what: str, detail: str) -> None:

@@ -1,8 +1,8 @@
 """The fault matrix: the example DAGs under each fault the sandbox injects, on SQLite and PostgreSQL.
 
 With faults a retry gets through (``max_consecutive=1``), every table must equal what the API served, and
-the retries each task reports by cause (``retries_by_cause`` in its XCom summary, and its log line
-``Resource '<name>': <n> retries (429: 3, timeout: 1)``) must add up to the faults the sandbox injected.
+the retries each task reports by cause (``retries_by_cause`` in its XCom summary, and the end of its
+summary line, ``...; <n> retries (429: 3, timeout: 1)``) must add up to the faults the sandbox injected.
 With faults that outlast the retry policy, the task must fail with an error that names the resource, the
 URL (without its secret) and the cause, and leave no row of the failed run in its table.
 
@@ -95,8 +95,9 @@ assert {(kind, db) for kind, _, db in SINGLE_KIND_CASES} == {
 }
 assert {dag for _, dag, _ in SINGLE_KIND_CASES} == set(EXAMPLES)
 
+# The end of a task's summary line: "Synced <name> into ...; <n> retries (429: 3, timeout: 1)".
 RETRIES_LINE = re.compile(
-    r"Resource '(?P<name>[^']+)': (?P<total>\d+) retr(?:y|ies)(?: \((?P<causes>[^)]*)\))?"
+    r"Synced (?P<name>\S+) into [^\n]*?; (?P<total>[\d,]+) retr(?:y|ies)(?: \((?P<causes>[^)]*)\))?"
 )
 CAUSE_ITEM = re.compile(r"\s*(?P<cause>[^:,]+?):\s*(?P<count>\d+)\s*")
 
@@ -149,10 +150,8 @@ def error_lines(output: str) -> list[str]:
 
 
 def logged_retries(output: str) -> dict[str, tuple[int, dict[str, int]]]:
-    """Each resource's ``Resource '<name>': <n> retries (cause: count, ...)`` line: total and causes.
-
-    A task logs the line when it retried (``1 retry`` for one).
-    """
+    """Each resource's retries as its summary line gives them (``...; <n> retries (cause: count, ...)``):
+    the total and the causes."""
     found = {}
     for match in RETRIES_LINE.finditer(output):
         causes = {}
@@ -161,7 +160,7 @@ def logged_retries(output: str) -> dict[str, tuple[int, dict[str, int]]]:
                 parsed = CAUSE_ITEM.fullmatch(item)
                 assert parsed is not None, f"unreadable cause {item!r} in {match.group(0)!r}"
                 causes[parsed.group("cause")] = int(parsed.group("count"))
-        found[match.group("name")] = (int(match.group("total")), causes)
+        found[match.group("name")] = (int(match.group("total").replace(",", "")), causes)
     return found
 
 
@@ -178,13 +177,10 @@ def assert_retries_match_faults(run: Any, output: str, injected: Mapping[str, in
         assert "retries_by_cause" in summary, f"{task_id}: no retries_by_cause in the XCom summary {summary}"
         by_cause = nonzero(summary["retries_by_cause"])
         assert sum(by_cause.values()) == summary["retries"], (task_id, summary)
-        if summary["retries"]:  # a task without retries has nothing to say about them
-            assert task_id in logged, (
-                f"{task_id}: no line \"Resource '{task_id}': <n> retries ...\" in the log"
-            )
-            assert logged[task_id] == (summary["retries"], by_cause), (task_id, logged[task_id], summary)
-        else:
-            assert task_id not in logged, (task_id, logged[task_id], summary)
+        assert task_id in logged, (
+            f'{task_id}: no summary line "Synced {task_id} into ...; <n> retries ..." in the log'
+        )
+        assert logged[task_id] == (summary["retries"], by_cause), (task_id, logged[task_id], summary)
         total.update(by_cause)
     expected: Counter[str] = Counter()
     for kind, count in injected.items():

@@ -267,3 +267,30 @@ def test_records_that_are_not_strict_json_cross_unchanged() -> None:
     # A page marked strict that still holds what orjson cannot write falls back to pickle too.
     _, back = crossed(Page("r", 1, "u", [{"big": 2**70, "odd": "\ud800"}], strict=True))
     assert back.records == [{"big": 2**70, "odd": "\ud800"}]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_childs_report_arrives_after_its_items_whether_it_ends_or_fails(fails: bool) -> None:
+    sent = {"count": 0}  # the child's own copy counts; the parent's stays 0 until the report comes
+
+    def produce(feed: Iterator[Any] | None) -> Iterator[int]:
+        for n in range(3):
+            sent["count"] += 1
+            yield n
+        if fails:
+            raise ApiRequestError("resource 'r': GET http://x/v1/r failed with HTTP 404")
+
+    heard: list[int] = []
+    forked: Forked[int] = Forked(
+        produce,
+        pack=lambda n: str(n).encode(),
+        unpack=int,
+        report=(lambda: str(sent["count"]).encode(), lambda data: heard.append(int(data))),
+    )
+    items: list[int] = []
+    if fails:
+        with pytest.raises(ApiRequestError, match="HTTP 404"):
+            items.extend(forked)
+    else:
+        items.extend(forked)
+    assert items == [0, 1, 2] and heard == [3] and sent["count"] == 0

@@ -12,9 +12,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_provider_restsync.assets import table_asset
 from airflow_provider_restsync.collector import fewer_collections
 from airflow_provider_restsync.config import ResourceConfig, SourceConfig, load_source
 from airflow_provider_restsync.errors import ConfigError
+from airflow_provider_restsync.metrics import emit_sync_metrics
+from airflow_provider_restsync.progress import DEFAULT_INTERVAL, check_interval
+from airflow_provider_restsync.report import asset_extra, failure_line, summary_line
 from airflow_provider_restsync.runs import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, RunInfo, SyncSummary
 from airflow_provider_restsync.sql.disposition import WriteDisposition
 from airflow_provider_restsync.sql.naming import STYLES
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_restsync.hooks import RestSyncHook
+    from airflow_provider_restsync.lineage import DatasetRef
 
 
 class RestToSqlOperator(BaseOperator):
@@ -64,6 +69,19 @@ class RestToSqlOperator(BaseOperator):
     :param fetch_process: fetch in a process of its own, forked from the task's process once the
         connection is read, so fetching and loading use two cores (Linux and macOS; elsewhere, and with
         ``False``, a thread of the task's process fetches). Its log lines go to the task log.
+    :param progress_interval: seconds between the progress lines the task logs while it syncs (pages,
+        records, records/s, retries, and the share done with an ETA when the API reports a total);
+        at least 1; None logs none. The summary line at the end is always logged.
+
+    What the task reports:
+
+    - the summary line in the task log, and the same numbers as its XCom (``return_value``, a
+      :class:`~airflow_provider_restsync.runs.SyncSummary` as a dict);
+    - on its table's asset (:func:`~airflow_provider_restsync.assets.table_asset`, among ``outlets``),
+      an event whose ``extra`` holds the rows inserted / updated / unchanged and the cursor;
+    - metrics through Airflow's ``Stats`` (:mod:`~airflow_provider_restsync.metrics`);
+    - OpenLineage: the endpoint as input, the table with its schema as output, when the OpenLineage
+      provider is installed (:mod:`~airflow_provider_restsync.lineage`).
     """
 
     template_fields: Sequence[str] = ("source_path", "table_name", "request_params", "destination_schema")
@@ -87,6 +105,7 @@ class RestToSqlOperator(BaseOperator):
         lock_timeout: float = 300.0,
         concurrency: int = DEFAULT_CONCURRENCY,
         fetch_process: bool = True,
+        progress_interval: float | None = DEFAULT_INTERVAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,6 +161,10 @@ class RestToSqlOperator(BaseOperator):
                 key_path=f"{self.task_id}.fetch_process",
             )
         self.fetch_process = fetch_process
+        self.progress_interval = check_interval(
+            progress_interval, key_path=f"{self.task_id}.progress_interval"
+        )
+        self._lineage: tuple[DatasetRef, DatasetRef] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         params = context.get("params") or {}
@@ -154,30 +177,62 @@ class RestToSqlOperator(BaseOperator):
         full_refresh = (
             self.full_refresh if self.full_refresh is not None else bool(params.get("full_refresh"))
         )
-        summary = self._sync(source, resource, run=self._run_info(context), full_refresh=full_refresh)
-        self.log.info(
-            "Synced %s into %s: %d records in %d pages (%d inserted, %d updated, %d unchanged, %d retries) "
-            "in %.1f s%s",
-            summary.resource,
-            summary.table,
-            summary.records,
-            summary.pages,
-            summary.inserted,
-            summary.updated,
-            summary.unchanged,
-            summary.retries,
-            summary.seconds,
-            "; resumed an interrupted sync" if summary.resumed else "",
+        run = self._run_info(context)
+        disposition = WriteDisposition("replace") if full_refresh else resource.write_disposition
+        summary = SyncSummary(
+            resource=resource.name,
+            table=self.table_name or resource.table_name,
+            disposition=disposition.disposition,
         )
-        if summary.retries:
-            self.log.info(
-                "Resource %r: %d %s (%s)",
-                summary.resource,
-                summary.retries,
-                "retry" if summary.retries == 1 else "retries",
-                ", ".join(f"{cause}: {count}" for cause, count in summary.retries_by_cause.items()),
-            )
+        dag_id = self.dag_id if self.has_dag() else "restsync"
+        try:
+            self._sync(source, resource, summary, disposition, run=run)
+        except BaseException as error:
+            self.log.warning("%s", failure_line(summary, error))
+            emit_sync_metrics(summary, dag_id=dag_id, task_id=self.task_id, succeeded=False)
+            raise
+        self.log.info("%s", summary_line(summary, schema=self.destination_schema or None))
+        emit_sync_metrics(summary, dag_id=dag_id, task_id=self.task_id, succeeded=True)
+        self._annotate_table_asset(context, summary, run)
         return asdict(summary)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """For the OpenLineage listener: the endpoint read (input) and the table written (output, with
+        its schema facet); None when the task did not reach its table."""
+        from airflow_provider_restsync.lineage import operator_lineage
+
+        return operator_lineage(*self._lineage) if self._lineage is not None else None
+
+    def _annotate_table_asset(self, context: Context, summary: SyncSummary, run: RunInfo) -> None:
+        """Put the run's counts and cursor on the event of the table's asset, if it is an outlet."""
+        schema = self.destination_schema or None
+        asset = table_asset(summary.table, self.destination_conn_id, schema)
+        if not any(getattr(outlet, "uri", None) == asset.uri for outlet in self.outlets or ()):
+            return
+        events = context.get("outlet_events")
+        if events is not None:
+            events[asset].extra = asset_extra(summary, run_id=run.run_id, schema=schema)
+
+    def _note_lineage(
+        self,
+        hook: RestSyncHook,
+        engine: sa.Engine,
+        resource: ResourceConfig,
+        table: str,
+        summary: SyncSummary,
+    ) -> None:
+        """What the OpenLineage listener is told; a failure to find out is logged, never the task's."""
+        from airflow_provider_restsync.lineage import endpoint_of, table_of
+
+        try:
+            endpoint = endpoint_of(hook.base_url, str(resource.endpoint.path))
+            rows = summary.inserted + summary.updated
+            written = table_of(engine, table, self.destination_schema or None, rows_written=rows)
+        except Exception as error:
+            reason = hook.redact(str(error))
+            self.log.warning("Resource %r: no lineage for this run: %s", resource.name, reason)
+            return
+        self._lineage = (endpoint, written)
 
     def _run_info(self, context: Context) -> RunInfo:
         run_id = str(context.get("run_id") or "manual")
@@ -210,18 +265,18 @@ class RestToSqlOperator(BaseOperator):
             )
 
     def _sync(
-        self, source: SourceConfig, resource: ResourceConfig, *, run: RunInfo, full_refresh: bool
-    ) -> SyncSummary:
+        self,
+        source: SourceConfig,
+        resource: ResourceConfig,
+        summary: SyncSummary,
+        disposition: WriteDisposition,
+        *,
+        run: RunInfo,
+    ) -> None:
         from airflow_provider_restsync.hooks import resolve_api_hook
         from airflow_provider_restsync.sql.destination import create_destination_engine
 
         started = time.monotonic()
-        disposition = WriteDisposition("replace") if full_refresh else resource.write_disposition
-        summary = SyncSummary(
-            resource=resource.name,
-            table=self.table_name or resource.table_name,
-            disposition=disposition.disposition,
-        )
         hook = resolve_api_hook(
             self.conn_id,
             auth_config=source.client.auth,
@@ -233,7 +288,8 @@ class RestToSqlOperator(BaseOperator):
             engine = create_destination_engine(conn_id=self.destination_conn_id or None)
             try:
                 with fewer_collections():
-                    self._load(hook, engine, source, resource, summary, disposition, run=run)
+                    table = self._load(hook, engine, source, resource, summary, disposition, run=run)
+                self._note_lineage(hook, engine, resource, table, summary)
             finally:
                 engine.dispose()
         finally:
@@ -241,8 +297,7 @@ class RestToSqlOperator(BaseOperator):
             summary.retries = hook.stats.retries
             summary.retries_by_cause = dict(sorted(hook.stats.by_cause.items()))
             hook.close()
-        summary.seconds = round(time.monotonic() - started, 3)
-        return summary
+            summary.seconds = round(time.monotonic() - started, 3)
 
     def _load(
         self,
@@ -254,8 +309,9 @@ class RestToSqlOperator(BaseOperator):
         disposition: WriteDisposition,
         *,
         run: RunInfo,
-    ) -> None:
-        """Stream the resource's pages into its table, one transaction per batch with its run state."""
+    ) -> str:
+        """Stream the resource's pages into its table, one transaction per batch with its run state;
+        returns the table's name as the database has it."""
         from airflow_provider_restsync.sql.write import TableWriter
         from airflow_provider_restsync.sync import ResourceSync
 
@@ -285,7 +341,7 @@ class RestToSqlOperator(BaseOperator):
             concurrency=self.concurrency,
             fetch_process=self.fetch_process,
             summary=summary,
-            on_batch=self._log_batch,
+            progress_interval=self.progress_interval,
         )
         try:
             sync.run_sync()
@@ -293,17 +349,7 @@ class RestToSqlOperator(BaseOperator):
             # Nothing half-written: a replace's staging table goes; committed batches stay, with their state.
             writer.abort()
             raise
-
-    def _log_batch(self, summary: SyncSummary) -> None:
-        self.log.info(
-            "%s: %d records from %d pages so far (%d inserted, %d updated, %d unchanged)",
-            summary.resource,
-            summary.records,
-            summary.pages,
-            summary.inserted,
-            summary.updated,
-            summary.unchanged,
-        )
+        return writer.table
 
 
 def _with_inline_resource(source: Any, resource: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class PreparedBatch:
     key: tuple[str, ...]
     new_columns: list[ColumnSpec] = field(default_factory=list)
     variant_counts: dict[str, int] = field(default_factory=dict)
+    new_variant_columns: list[str] = field(default_factory=list)  # those of ``new_columns`` that are variants
 
 
 # How one field's values are written: (column, converter, a type whose values are stored as they
@@ -205,9 +206,10 @@ class BatchPreparer:
                 found,
                 column,
             )
-        new_columns.extend(spec for name, spec in variants.items() if model.get(name) is None)
+        new_variants = [name for name in variants if model.get(name) is None]
+        new_columns.extend(variants[name] for name in new_variants)
         new_columns.extend(spec for spec in overflow_columns if model.get(spec.name) is None)
-        return PreparedBatch(rows, columns, key, new_columns, counts)
+        return PreparedBatch(rows, columns, key, new_columns, counts, new_variants)
 
     # --- the overflow column -------------------------------------------------------------------
 

@@ -59,7 +59,8 @@ class BatchResult:
     updated: int = 0
     unchanged: int = 0  # merged rows whose stored row was already the same: left as they were
     variant_values: int = 0
-    new_columns: list[str] = field(default_factory=list)
+    new_columns: list[str] = field(default_factory=list)  # variant columns included
+    new_variant_columns: list[str] = field(default_factory=list)
 
 
 class TableWriter:
@@ -330,6 +331,7 @@ class TableWriter:
             rows=len(batch.rows),
             variant_values=sum(batch.variant_counts.values()),
             new_columns=[s.name for s in batch.new_columns],
+            new_variant_columns=list(batch.new_variant_columns),
         )
         if not batch.rows:
             return result
@@ -460,6 +462,7 @@ class TableWriter:
             inserted=totals.inserted,
             variant_values=totals.variant_values,
             new_columns=new,
+            new_variant_columns=[name for name in totals.new_variant_columns if name in new],
         )
 
     # --- totals and errors ---------------------------------------------------------------------
@@ -472,6 +475,7 @@ class TableWriter:
         totals.unchanged += result.unchanged
         totals.variant_values += result.variant_values
         totals.new_columns.extend(result.new_columns)
+        totals.new_variant_columns.extend(result.new_variant_columns)
 
     def _load_error(self, error: BaseException, count: int) -> LoadError:
         reason = getattr(error, "orig", None) or error

@@ -9,6 +9,8 @@ Tasks run one after the other::
 
     python -m tests.support.task_logs <bundle name> <dag file> <dag id>
 
+or, from a test, ``run_dag(dag_file, dag_id, home=..., metadata_url=..., env=...)``.
+
 The DAG file must lie in the named bundle (``AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST``): the forked
 task process parses it from there, as a worker's does. Exits 0 whatever the run's state; it prints
 ``run state: <state>`` last.
@@ -16,9 +18,51 @@ task process parses it from there, as a worker's does. Exits 0 whatever the run'
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def run_dag(
+    dag_file: Path, dag_id: str, *, home: Path, metadata_url: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``dag_id`` of ``dag_file`` (the only DAG file of its folder, which becomes a bundle named after
+    the DAG) through this module in a process of its own, with ``home`` as AIRFLOW_HOME, the metadata in
+    the migrated-here database ``metadata_url`` and ``env`` (connections, config) on top of this
+    process's environment less its ``AIRFLOW_CONN_*`` and ``AIRFLOW__*`` variables."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
+    environment.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=metadata_url,
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(dag_file.parent),
+        AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST=json.dumps(
+            [
+                {
+                    "name": dag_id,
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(dag_file.parent)},
+                }
+            ]
+        ),
+        PYTHONPATH=str(REPO),
+        **env,
+    )
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=environment, check=True, capture_output=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.support.task_logs", dag_id, str(dag_file), dag_id],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
 
 
 def _supervised(bundle: str, dag_file: Path) -> Any:
