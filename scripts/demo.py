@@ -88,7 +88,8 @@ def print_report(airflow_home: Path, took: dict[str, float]) -> None:
                     else ["-"] * 5
                 )
                 rows.append((resource.name, f"{dag_id}.{table}", count, *numbers))
-            print(f"\n  {dag_id}: {len(rows)} tasks in {took.get(dag_id, 0.0):.1f} s")
+            tasks = f"{len(rows)} task" + ("" if len(rows) == 1 else "s")
+            print(f"\n  {dag_id}: {tasks} in {took.get(dag_id, 0.0):.1f} s")
             print_table(header, rows)
     engine.dispose()
 
