@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/mypy airflow_provider_restsync
 
 test: install lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 tests
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -317,7 +317,7 @@ def test_task_logs_hold_no_secret_and_no_parent_binding_lines(
 
     child = logs.get(("inbox_testing", "messages"))
     assert child, f"no log of inbox_testing.messages: {first_runs['inbox_testing'].error}"
-    assert "Synced messages into messages" in child  # the log of the task's own work
+    assert "Synced messages into inbox_testing.messages" in child  # the log of the task's own work
     inferred = [line for line in child.splitlines() if "(inferred)" in line or " bound to " in line]
     assert inferred == []
 
