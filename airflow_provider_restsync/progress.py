@@ -110,9 +110,9 @@ class SyncProgress:
         elapsed = max(self._clock() - self.started, 1e-9)
         retries = self._retries()
         parts = [
-            f"Resource {self.resource!r}: {_count(self.pages, 'page')}, {self.records:,} records fetched "
+            f"Resource {self.resource!r}: {counted(self.pages, 'page')}, {self.records:,} records fetched "
             f"({self._committed():,} committed), {self.records / elapsed:,.0f} records/s, "
-            f"{_count(retries, 'retry', 'retries')}"
+            f"{counted(retries, 'retry', 'retries')}"
         ]
         share, eta = self.share(), self.eta()
         if self._child:
@@ -120,7 +120,7 @@ class SyncProgress:
             parts.append(known + (f" ({_percent(share)})" if share is not None else ""))
         elif share is not None:
             parts.append(f"{_percent(share)} of the API's total")
-        if eta is not None and share is not None and share < 1.0:
+        if eta is not None and eta > 0:  # no ETA once the share reaches 100%
             parts[-1] += f", ETA {duration(eta)}"
         return "; ".join(parts)
 
@@ -196,8 +196,17 @@ def _percent(share: float) -> str:
     return f"{int(share * 100)}%" if share >= 0.01 or share == 0 else "<1%"  # 99.6% is not yet 100%
 
 
-def _count(number: int, singular: str, plural: str | None = None) -> str:
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 page``, ``1,200 pages``; ``plural`` when adding an s will not do (``retries``)."""
     return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
 
 
-__all__ = ["DEFAULT_INTERVAL", "MIN_INTERVAL", "ProgressTicker", "SyncProgress", "check_interval", "duration"]
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "MIN_INTERVAL",
+    "ProgressTicker",
+    "SyncProgress",
+    "check_interval",
+    "counted",
+    "duration",
+]

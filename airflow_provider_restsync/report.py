@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_restsync.progress import counted
 from airflow_provider_restsync.runs import SyncSummary
 
 
@@ -22,9 +23,9 @@ def summary_line(summary: SyncSummary, *, schema: str | None = None) -> str:
         fetched += f" ({summary.filtered:,} before the incremental window's start, not written)"
     parts = [
         f"Synced {summary.resource} into {table} ({summary.disposition}) in {summary.seconds:.1f} s: "
-        f"{fetched} in {_count(summary.pages, 'page')} and {_count(summary.requests, 'request')}",
+        f"{fetched} in {counted(summary.pages, 'page')} and {counted(summary.requests, 'request')}",
         f"rows {summary.inserted:,} inserted, {summary.updated:,} updated, {summary.unchanged:,} unchanged",
-        f"{_count(summary.columns_added, 'column')} added ({summary.variant_columns:,} variant)",
+        f"{counted(summary.columns_added, 'column')} added ({summary.variant_columns:,} variant)",
         retries_text(summary),
     ]
     line = "; ".join(parts)
@@ -37,15 +38,15 @@ def failure_line(summary: SyncSummary, error: BaseException) -> str:
     """What a failed sync had done: the batches it committed stay, and a retry resumes after them."""
     return (
         f"Resource {summary.resource!r} failed after {summary.seconds:.1f} s ({type(error).__name__}); "
-        f"committed before that, and kept: {_count(summary.records, 'record')} in "
-        f"{_count(summary.pages, 'page')} into {summary.table} ({summary.inserted:,} inserted, "
-        f"{summary.updated:,} updated); {_count(summary.requests, 'request')}, {retries_text(summary)}"
+        f"committed before that, and kept: {counted(summary.records, 'record')} in "
+        f"{counted(summary.pages, 'page')} into {summary.table} ({summary.inserted:,} inserted, "
+        f"{summary.updated:,} updated); {counted(summary.requests, 'request')}, {retries_text(summary)}"
     )
 
 
 def retries_text(summary: SyncSummary) -> str:
     """``3 retries (429: 2, timeout: 1)``, or ``0 retries``."""
-    text = _count(summary.retries, "retry", "retries")
+    text = counted(summary.retries, "retry", "retries")
     if summary.retries_by_cause:
         text += " (" + ", ".join(f"{cause}: {n}" for cause, n in summary.retries_by_cause.items()) + ")"
     return text
@@ -66,10 +67,6 @@ def asset_extra(summary: SyncSummary, *, run_id: str, schema: str | None = None)
         "cursor": summary.cursor,
         "resumed": summary.resumed,
     }
-
-
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
 
 
 __all__ = ["asset_extra", "failure_line", "retries_text", "summary_line"]

@@ -201,6 +201,7 @@ class ResourceSync:
         finally:
             if ticker is not None:
                 ticker.stop()
+            self.summary.fetched = self.progress.records
         self.summary.cursor = (self.header.get("cursor") or {}).get("last_value")
 
     def _run_pages(
@@ -285,7 +286,6 @@ class ResourceSync:
     def _take(self, partition: _Partition, page: Page, buffer: _Buffer) -> None:
         """Add one page to the batch, which is committed once it is full."""
         self.progress.took(page)
-        self.summary.fetched += len(page.records)
         kept = page.records
         if partition.window is not None:
             kept = [record for record in page.records if partition.window.keeps(record)]
@@ -334,7 +334,6 @@ class ResourceSync:
         if parent is None:
             self.summary.parents_from = ""
             return None
-        self.progress.child_of_parents(None)
         parent_scope = self._scope(self.source.resource(parent))
         completed = [
             state.get("completed_sync")
@@ -360,6 +359,7 @@ class ResourceSync:
                     self.engine, self.schema, source=self.key.source, resource=parent, sync_id=done["id"]
                 )
         self.summary.parents_from = "the API"
+        self.progress.child_of_parents(None)  # known as they are listed
         log.info(
             "Resource %r: the %r task did not complete in this run; listing its parents from the API",
             self.resource.name,

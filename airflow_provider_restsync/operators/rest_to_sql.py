@@ -184,15 +184,14 @@ class RestToSqlOperator(BaseOperator):
             table=self.table_name or resource.table_name,
             disposition=disposition.disposition,
         )
-        dag_id = self.dag_id if self.has_dag() else "restsync"
         try:
             self._sync(source, resource, summary, disposition, run=run)
         except BaseException as error:
             self.log.warning("%s", failure_line(summary, error))
-            emit_sync_metrics(summary, dag_id=dag_id, task_id=self.task_id, succeeded=False)
+            emit_sync_metrics(summary, dag_id=run.source, task_id=self.task_id, succeeded=False)
             raise
         self.log.info("%s", summary_line(summary, schema=self.destination_schema or None))
-        emit_sync_metrics(summary, dag_id=dag_id, task_id=self.task_id, succeeded=True)
+        emit_sync_metrics(summary, dag_id=run.source, task_id=self.task_id, succeeded=True)
         self._annotate_table_asset(context, summary, run)
         return asdict(summary)
 
